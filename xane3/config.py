@@ -1,0 +1,270 @@
+"""One tree of dataclass configs: data, model, training.
+
+Every choice the paper ablates is a field here, so an ablation or a search-space
+sample is an override dict (``{"model.layer_norm": False}``) applied with
+:func:`with_overrides`, never a code fork. Unknown keys are errors: a typo must
+never silently run the baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+@dataclass
+class DataConfig:
+    """Where spectra come from and how they become graphs and targets."""
+
+    db: str | None = None  # an ASE DB from ``xane3.data ingest``; None = embedded set
+    e_min: float = -30.0  # energy grid relative to E0 (eV)
+    e_max: float = 100.0
+    n_points: int = 150
+    r_max: float = 5.0  # neighbour cutoff (Å)
+    split: str = "random"  # random | structure | parent
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    subset: int | None = None  # keep only this many spectra (quick runs)
+    normalization: str = "edge_step"  # edge_step | none (raw intensities)
+    energy_axis: str = "relative"  # relative (to E0) | absolute
+
+    def __post_init__(self) -> None:
+        _choice("data.split", self.split, ("random", "structure", "parent"))
+        _choice("data.normalization", self.normalization, ("edge_step", "none"))
+        _choice("data.energy_axis", self.energy_axis, ("relative", "absolute"))
+        if self.n_points < 3 or self.e_max <= self.e_min:
+            raise ValueError("data grid needs n_points >= 3 and e_max > e_min")
+
+
+@dataclass
+class ModelConfig:
+    """XANE(3) architecture (paper section 2.2); defaults give ~1.19 M parameters."""
+
+    m0: int = 32  # scalar channels (0e)
+    m1: int = 16  # vector channels (1o)
+    m2: int = 8  # rank-2 channels (2e)
+    tensorial: bool = True  # False: scalars only (m1 = m2 = 0), the scalar_only variant
+    num_layers: int = 4
+    l_max: int = 2  # spherical harmonics of edge directions
+    r_max: float = 5.0
+    num_radial: int = 16
+    radial_basis: str = "bessel"  # bessel | gaussian (both x cosine cutoff)
+    radial_hidden: int = 64
+    layer_norm: bool = True  # custom equivariant LayerNorm after aggregation
+    residual: str = "gated"  # gated (adaptive) | plain | none
+    pooling: str = "attention"  # attention (absorber query) | mean
+    attention_hidden: int = 64
+    readout_hidden: int = 256
+    dropout: float = 0.01
+    # spectral basis (2.2.4)
+    n_gaussians: int = 200
+    basis_widths: tuple[float, ...] = (0.1, 0.5, 1.0, 2.0, 4.0)
+    learn_centers: bool = True
+    learn_widths: bool = False
+    centers_init: str = "uniform"  # uniform | physics (denser ~15 eV above the edge)
+    background: bool = True  # global sigmoid edge-step background
+    # auxiliary E0 head on detached readout features (2.2.5)
+    e0_head: bool = True
+    e0_hidden: int = 64
+    num_species: int = 119  # embedding rows, indexed by Z
+    # energy axis the basis is evaluated on (copied from DataConfig by the trainer)
+    e_min: float = -30.0
+    e_max: float = 100.0
+    n_points: int = 150
+
+    def __post_init__(self) -> None:
+        _choice("model.radial_basis", self.radial_basis, ("bessel", "gaussian"))
+        _choice("model.residual", self.residual, ("gated", "plain", "none"))
+        _choice("model.pooling", self.pooling, ("attention", "mean"))
+        _choice("model.centers_init", self.centers_init, ("uniform", "physics"))
+        self.basis_widths = tuple(float(w) for w in self.basis_widths)
+        if self.n_gaussians % len(self.basis_widths):
+            raise ValueError(
+                f"model.n_gaussians={self.n_gaussians} must be a multiple of the "
+                f"{len(self.basis_widths)} basis widths"
+            )
+        if self.m0 < 1 or self.num_layers < 1:
+            raise ValueError("model.m0 and model.num_layers must be >= 1")
+
+    @property
+    def hidden_irreps(self) -> str:
+        parts = [f"{self.m0}x0e"]
+        if self.tensorial:
+            if self.m1:
+                parts.append(f"{self.m1}x1o")
+            if self.m2:
+                parts.append(f"{self.m2}x2e")
+        return "+".join(parts)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper 2.3-2.4 and the early public code's numbers)."""
+
+    epochs: int = 150
+    batch_size: int = 16  # spectra per batch
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    lambda_grad: float = 150.0  # final weight of the first-difference MSE
+    lambda_curv: float = 200.0  # final weight of the second-difference MSE
+    lambda_e0: float = 0.1  # L1 on z-scored E0 (head is detached: no effect on spectra)
+    # derivative-weight ramp: start and length in epochs (>= 1) or fractions of the run (< 1)
+    ramp_start: float = 20.0
+    ramp_epochs: float = 15.0
+    grad_clip: float = 5.0
+    patience: int = 20  # early stopping on the fixed-weight validation total
+    plateau_patience: int = 10
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-6
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    batching: str = "structure"  # structure (backbone once per structure) | absorber
+    amp: bool = False  # bf16 autocast on CUDA
+    num_threads: int | None = None  # torch intra-op threads; None = leave as is
+    max_steps_per_epoch: int | None = None  # cap for smoke runs
+
+    def __post_init__(self) -> None:
+        _choice("train.batching", self.batching, ("structure", "absorber"))
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        cfg = cls()
+        flat = {f"{sec}.{k}": v for sec, sub in d.items() for k, v in sub.items()}
+        return with_overrides(cfg, flat)
+
+    def flat(self) -> dict[str, Any]:
+        """``{"model.m0": 32, ...}``: the flat view search tables and W&B use."""
+        out: dict[str, Any] = {}
+        for sec, sub in self.to_dict().items():
+            for k, v in sub.items():
+                out[f"{sec}.{k}"] = list(v) if isinstance(v, tuple) else v
+        return out
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Config:
+        try:
+            d = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable JSON config ({exc})") from exc
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: a config must be a JSON object")
+        try:
+            return cls.from_dict(d)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
+
+
+def _coerce(value: Any, typ: Any, key: str) -> Any:
+    """Turn CLI strings into the field's type (``--set model.m0=16``)."""
+    t = str(typ)
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if "bool" in t:
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{key}: {value!r} is not a boolean")
+        if low in ("none", "null") and "None" in t:
+            return None
+        if "tuple" in t:
+            return tuple(float(x) for x in value.strip("()[] ").split(",") if x)
+        if t.startswith("int") or t == "<class 'int'>" or t.startswith("int |"):
+            return int(value)
+        if "float" in t:
+            return float(value)
+        return value
+    if "tuple" in t and isinstance(value, (list, tuple)):
+        return tuple(value)
+    if "float" in t and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """A new Config with dotted-key overrides applied; unknown keys raise KeyError."""
+    sections = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+    pending: dict[str, dict[str, Any]] = {name: {} for name in sections}
+    for key, value in overrides.items():
+        sec, _, name = key.partition(".")
+        if sec not in sections or not name:
+            raise KeyError(f"unknown config key {key!r} (sections: {', '.join(sections)})")
+        hints = get_type_hints(type(sections[sec]))
+        if name not in hints:
+            known = ", ".join(sorted(hints))
+            raise KeyError(f"unknown config key {key!r}; {sec} has: {known}")
+        pending[sec][name] = _coerce(value, hints[name], key)
+    new = {
+        sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj
+        for sec, obj in sections.items()
+    }
+    out = Config(**new)
+    # the model evaluates its basis on the data's energy axis
+    out.model = dataclasses.replace(
+        out.model, e_min=out.data.e_min, e_max=out.data.e_max, n_points=out.data.n_points,
+        r_max=out.data.r_max,
+    )
+    return out
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``--set key=value`` pairs; values stay strings and are coerced later."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the paper's training setup (the defaults)
+    "paper": {},
+    # a tiny model for tests and smoke runs: minutes on a laptop CPU
+    "tiny": {
+        "model.m0": 8, "model.m1": 4, "model.m2": 2, "model.num_layers": 2,
+        "model.radial_hidden": 16, "model.readout_hidden": 32, "model.attention_hidden": 16,
+        "model.e0_hidden": 16, "model.n_gaussians": 50, "train.epochs": 4,
+        "train.ramp_start": 0.25, "train.ramp_epochs": 0.5, "train.batch_size": 16,
+    },
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
+def variant(name: str) -> dict[str, Any]:
+    """Named model variants: overrides over the default config."""
+    variants = {
+        "default": {},
+        "scalar_only": {"model.tensorial": False, "model.m0": 63},
+    }
+    if name not in variants:
+        raise KeyError(f"unknown variant {name!r}; known: {', '.join(variants)}")
+    return variants[name]

@@ -1,0 +1,139 @@
+"""The dataset every trainer reads: structures (graphs built once) and spectra.
+
+A spectrum ("sample") points at a structure and an absorber group within it, so a
+slab holding 27 absorbers is one graph and 27 targets, not 27 graphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+from ase import Atoms
+from tqdm.auto import tqdm
+
+from xane3.config import DataConfig
+from xane3.data.graphs import StructureGraph
+
+
+@dataclass
+class Sample:
+    graph: int
+    absorbers: list[int]
+    spectrum: np.ndarray  # on the dataset grid, NaN where not covered
+    mask: np.ndarray
+    e0: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def structure_hash(atoms: Atoms) -> str:
+    """Stable id of a structure: species, rounded positions, cell and pbc."""
+    h = hashlib.sha256()
+    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    h.update(np.round(atoms.positions, 4).astype(np.float64).tobytes())
+    h.update(np.round(atoms.cell.array, 4).astype(np.float64).tobytes())
+    h.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
+    return h.hexdigest()[:16]
+
+
+def regrid(src: np.ndarray, y: np.ndarray, mask: np.ndarray,
+           dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Linear re-interpolation that never extrapolates past covered points.
+
+    A destination point is covered only if it lies between two covered source
+    points (interpolating the mask as 0/1 gives exactly 1 there).
+    """
+    if src.shape == dst.shape and np.allclose(src, dst):
+        return np.where(mask, y, np.nan), mask.copy()
+    inside = (dst >= src[0] - 1e-9) & (dst <= src[-1] + 1e-9)
+    covered = inside & (np.interp(dst, src, mask.astype(float)) > 1.0 - 1e-9)
+    out = np.interp(dst, src, np.where(mask, y, 0.0))
+    return np.where(covered, out, np.nan), covered
+
+
+class XASDataset:
+    """Structures + spectra on one energy grid, with a hash to pin checkpoints to data."""
+
+    def __init__(self, atoms: list[Atoms], samples: list[Sample], energy: np.ndarray,
+                 r_max: float, name: str = "") -> None:
+        self.atoms = atoms
+        self.samples = samples
+        self.energy = np.asarray(energy, dtype=np.float64)
+        self.r_max = r_max
+        self.name = name
+        self.graphs = [StructureGraph.from_atoms(a, r_max) for a in
+                       tqdm(atoms, desc="graphs", leave=False, disable=len(atoms) < 50)]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def n_structures(self) -> int:
+        return len(self.atoms)
+
+    def group_labels(self, kind: str) -> list[str]:
+        if kind == "parent":
+            return [str(s.meta.get("parent") or s.meta.get("structure_id")) for s in self.samples]
+        return [str(s.meta.get("structure_id")) for s in self.samples]
+
+    def absorber_z(self) -> int:
+        """The absorbing element (most common over samples; Fe when unlabelled)."""
+        zs = [int(s.meta["absorber_z"]) for s in self.samples if "absorber_z" in s.meta]
+        return max(set(zs), key=zs.count) if zs else 26
+
+    def data_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.energy.tobytes())
+        for s in self.samples:
+            h.update(str(s.meta.get("source", "")).encode())
+            h.update(str(s.absorbers).encode())
+            h.update(np.nan_to_num(s.spectrum).astype(np.float32).tobytes())
+        return h.hexdigest()[:16]
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[Atoms, dict, dict]], cfg: DataConfig,
+                  name: str = "") -> XASDataset:
+        """Rows are (atoms, data, key_value_pairs) in the database schema."""
+        grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
+        atoms_list: list[Atoms] = []
+        index: dict[str, int] = {}
+        samples: list[Sample] = []
+        for atoms, data, kvp in rows:
+            sid = str(kvp.get("structure_id") or structure_hash(atoms))
+            if sid not in index:
+                index[sid] = len(atoms_list)
+                atoms_list.append(atoms)
+            spec, mask = regrid(np.asarray(data["energy"], float), np.asarray(data["spectrum"], float),
+                                np.asarray(data["mask"], bool), grid)
+            meta = {k: v for k, v in kvp.items()}
+            meta["structure_id"] = sid
+            samples.append(Sample(index[sid], [int(a) for a in np.atleast_1d(data["absorbers"])],
+                                  spec, mask, float(kvp.get("e0", np.nan)), meta))
+            if cfg.subset is not None and len(samples) >= cfg.subset:
+                break
+        if not samples:
+            raise ValueError(f"{name or 'dataset'}: no spectra")
+        return cls(atoms_list, samples, grid, cfg.r_max, name=name)
+
+    @classmethod
+    def from_db(cls, path: str | Path, cfg: DataConfig) -> XASDataset:
+        from ase.db import connect
+
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such database")
+        db = connect(str(path))
+        rows = ((r.toatoms(), r.data, r.key_value_pairs) for r in db.select())
+        return cls.from_rows(rows, cfg, name=str(path))
+
+
+def load_dataset(cfg: DataConfig) -> XASDataset:
+    """The configured DB, or the embedded FEFF10 set when none is named."""
+    if cfg.db:
+        return XASDataset.from_db(cfg.db, cfg)
+    from xane3.data.embedded import load_embedded
+
+    return load_embedded(cfg)

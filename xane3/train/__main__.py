@@ -1,0 +1,60 @@
+"""``python -m xane3.train``: train XANE(3) on a database or the embedded FEFF10 set.
+
+Writes to --out: config.json, metrics.parquet (one row per epoch), last.pt (for
+--resume), best.pt (lowest fixed-weight validation total) and test.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from xane3.config import Config, parse_set, preset, with_overrides
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    cfg = Config.load(args.config) if args.config else Config()
+    overrides = preset(args.preset) if args.preset else {}
+    if args.db:
+        overrides["data.db"] = args.db
+    if args.epochs is not None:
+        overrides["train.epochs"] = args.epochs
+    overrides.update(parse_set(args.set))
+    return with_overrides(cfg, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xane3.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="JSON config (e.g. a search's best_config.json)")
+    p.add_argument("--db", help="ASE DB from `python -m xane3.data ingest` (default: embedded set)")
+    p.add_argument("--out", required=True, help="run directory")
+    p.add_argument("--preset", help="paper (default settings) | tiny (smoke runs)")
+    p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    try:
+        cfg = build_config(args)
+    except (KeyError, ValueError) as exc:
+        p.error(str(exc))
+    from xane3.train.trainer import fit
+
+    try:
+        result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,
+               "device": result.device, "test": result.test,
+               "parameters": result.model.num_parameters()}
+    (result.out_dir / "test.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Checkpoints that carry their config, split and data hash.
+
+Saved with plain tensors and JSON text only and loaded with
+``torch.load(weights_only=True)``: loading never unpickles arbitrary objects.
+Files are written to a temporary name and renamed, so a crash never leaves a
+half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xane3.config import Config
+from xane3.model import XANE3
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:
+    """``extra`` holds tensors, numbers, strings and lists (split ids, epoch, optimiser)."""
+    meta = {k: v for k, v in extra.items() if k not in ("optimizer", "scheduler")}
+    payload = {
+        "format": "xane3-checkpoint-1",
+        "config": json.dumps(config.to_dict()),
+        "model": model.state_dict(),
+        "meta": json.dumps(meta),
+    }
+    for key in ("optimizer", "scheduler"):
+        if key in extra:
+            payload[key] = extra[key]
+    atomic_torch_save(payload, path)
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the file named
+        raise ValueError(f"{path}: not a readable xane3 checkpoint ({exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != "xane3-checkpoint-1":
+        raise ValueError(f"{path}: not a xane3 checkpoint (missing format tag)")
+    payload["config"] = Config.from_dict(json.loads(payload["config"]))
+    payload["meta"] = json.loads(payload["meta"])
+    return payload
+
+
+def load_state(model: XANE3, state: dict[str, torch.Tensor], source: str) -> None:
+    """load_state_dict with an error that says which config fields disagree."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise ValueError(
+            f"{source}: weights do not fit this model config (was the checkpoint trained "
+            f"with other irreps, layers or basis settings?): {' '.join(first)}"
+        ) from exc
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
+                    config: Config | None = None) -> XANE3:
+    """The model (eval mode) with ``model.config`` and ``model.full_config`` set.
+
+    Passing a ``config`` that differs from the checkpoint's fails with a clear message.
+    """
+    payload = read_checkpoint(path, map_location)
+    cfg = config or payload["config"]
+    model = XANE3(cfg.model)
+    load_state(model, payload["model"], str(path))
+    model.full_config = payload["config"]
+    model.checkpoint_meta = payload["meta"]
+    return model.to(map_location).eval()

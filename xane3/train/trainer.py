@@ -1,0 +1,246 @@
+"""The one training loop: ``fit(config, dataset, out_dir, callbacks)``.
+
+The CLI, the Ray Tune trainable and the ablation runner all call this. Model
+selection, early stopping and the LR plateau watch the fixed-weight validation
+total (final derivative weights), never the annealed objective, so epochs before
+and after the ramp are compared on one scale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from xane3.config import Config
+from xane3.data.dataset import XASDataset, load_dataset
+from xane3.data.loader import SpectrumLoader
+from xane3.data.splits import split_indices
+from xane3.model import XANE3
+from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
+from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
+from xane3.train.loss import combine, e0_term, loss_terms, mean_of
+from xane3.train.schedule import derivative_factor
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    best_epoch: int
+    best_val_total: float
+    test: dict[str, float]
+    history: list[dict[str, Any]]
+    device: str
+    model: XANE3 = field(repr=False)
+    stopped_early: bool = False
+    checkpoint: Path | None = None
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"train.device={spec!r} but CUDA is not available here")
+    return dev
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def build_model(cfg: Config, dataset: XASDataset, train_idx: Sequence[int]) -> XANE3:
+    model = XANE3(cfg.model)
+    e0 = np.array([dataset.samples[i].e0 for i in train_idx], dtype=float)
+    e0 = e0[np.isfinite(e0)]
+    if e0.size:
+        model.e0_mean.fill_(float(e0.mean()))
+        model.e0_std.fill_(float(max(e0.std(), 1e-3)))
+    return model
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.device) -> dict[str, float]:
+    """Dataset-level MSE terms (exact sums over covered points), fixed-weight total, E0 MAE."""
+    model.eval()
+    sums = {k: [0.0, 0.0] for k in ("spectrum", "gradient", "curvature", "e0")}
+    with torch.no_grad():
+        for batch, tgt, _ in loader:
+            batch = batch.to(device)
+            tgt = {k: v.to(device) for k, v in tgt.items()}
+            with _autocast(device, cfg.train.amp):
+                out = model(batch)
+            pred = out["spectrum"].float()
+            for k, (s, n) in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items():
+                sums[k][0] += float(s)
+                sums[k][1] += float(n)
+            if "e0" in out:
+                s, n = e0_term(out["e0"].float(), tgt["e0"], model.e0_mean, model.e0_std)
+                sums["e0"][0] += float(s) * float(model.e0_std)  # back to eV
+                sums["e0"][1] += float(n)
+    res = {k: (s / n if n else float("nan")) for k, (s, n) in sums.items()}
+    t = cfg.train
+    res["gradient_weighted"] = t.lambda_grad * res["gradient"]
+    res["curvature_weighted"] = t.lambda_curv * res["curvature"]
+    res["total"] = res["spectrum"] + res["gradient_weighted"] + res["curvature_weighted"]
+    res["e0_mae_ev"] = res.pop("e0")
+    return res
+
+
+def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar) -> dict[str, float]:
+    model.train()
+    t = cfg.train
+    acc = {k: 0.0 for k in ("spectrum", "gradient", "curvature", "e0", "loss")}
+    n_batches = 0
+    for batch, tgt, _ in loader:
+        batch = batch.to(device)
+        tgt = {k: v.to(device, non_blocking=True) for k, v in tgt.items()}
+        with _autocast(device, t.amp):
+            out = model(batch)
+        pred = out["spectrum"].float()
+        terms = {k: mean_of(v) for k, v in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items()}
+        if "e0" in out:
+            terms["e0"] = mean_of(e0_term(out["e0"].float(), tgt["e0"], model.e0_mean, model.e0_std))
+        loss = combine(terms, factor * t.lambda_grad, factor * t.lambda_curv, t.lambda_e0)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {float(loss)} (lr={opt.param_groups[0]['lr']:.2e})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if t.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
+        opt.step()
+        for k, v in terms.items():
+            acc[k] += float(v.detach())
+        acc["loss"] += float(loss.detach())
+        n_batches += 1
+        if bar is not None:
+            bar.update(int(batch.n_samples))
+            bar.set_postfix(loss=f"{float(loss):.4g}")
+    return {k: v / max(n_batches, 1) for k, v in acc.items()}
+
+
+def fit(
+    config: Config,
+    dataset: XASDataset | None = None,
+    out_dir: str | Path = "runs/xane3",
+    callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    progress: bool = True,
+) -> FitResult:
+    """Train, checkpoint every epoch (``last.pt``) and the best (``best.pt``), test at the end."""
+    cfg, t = config, config.train
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    device = resolve_device(t.device)
+    seed_everything(t.seed)
+    dataset = dataset if dataset is not None else load_dataset(cfg.data)
+    d = cfg.data
+    splits = split_indices(dataset.group_labels(d.split), d.split, d.val_fraction,
+                           d.test_fraction, d.split_seed)
+    model = build_model(cfg, dataset, splits["train"]).to(device)
+    geometry = copy.deepcopy(model.geometry).cpu()  # cached edge features live on CPU
+    mk = dict(mode=t.batching, geometry=geometry, seed=t.seed, pin_memory=device.type == "cuda")
+    train_loader = SpectrumLoader(dataset, splits["train"], t.batch_size, shuffle=True,
+                                  max_batches=t.max_steps_per_epoch, **mk)
+    val_loader = SpectrumLoader(dataset, splits["val"] or splits["train"], t.batch_size, **mk)
+    test_loader = SpectrumLoader(dataset, splits["test"] or splits["val"] or splits["train"],
+                                 t.batch_size, **mk)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr)
+    data_hash = dataset.data_hash()
+    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": []}
+    last = out / "last.pt"
+    if resume and last.exists():
+        payload = read_checkpoint(last, device)
+        meta = payload["meta"]
+        if meta.get("data_hash") != data_hash:
+            raise ValueError(f"{last}: checkpoint was trained on other data "
+                             f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
+        if payload["config"].to_dict() != cfg.to_dict():
+            raise ValueError(f"{last}: checkpoint config differs from this run's; cannot resume")
+        load_state(model, payload["model"], str(last))
+        opt.load_state_dict(payload["optimizer"])
+        sched.load_state_dict(payload["scheduler"])
+        state = {k: meta[k] for k in state}
+    log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
+    listeners = [log, *callbacks]
+    cfg.save(out / "config.json")
+    ckpt_meta = {"data_hash": data_hash, "splits": splits, "dataset": dataset.name,
+                 "n_train": len(splits["train"]), "device": str(device),
+                 "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist()}
+    stopped_early = False
+    bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
+                      unit="epoch")
+    try:
+        for epoch in range(state["epoch"], t.epochs):
+            t0 = time.perf_counter()
+            factor = derivative_factor(epoch, t.ramp_start, t.ramp_epochs, t.epochs)
+            train_loader.set_epoch(epoch)
+            bar = tqdm(total=min(len(train_loader) * t.batch_size, len(splits["train"])),
+                       desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="spec")
+            tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar)
+            bar.close()
+            val = evaluate(model, val_loader, cfg, device)
+            sched.step(val["total"])
+            improved = val["total"] < state["best"]
+            if improved:
+                state.update(best=val["total"], best_epoch=epoch, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            metrics = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "deriv_factor": factor,
+                       "epoch_time_s": time.perf_counter() - t0,
+                       **{f"train_{k}": v for k, v in tr.items()},
+                       **{f"val_{k}": v for k, v in val.items()},
+                       "best_val_total": state["best"]}
+            state["history"].append(metrics)
+            state["epoch"] = epoch + 1
+            common = dict(**ckpt_meta, **state)
+            if improved:
+                save_checkpoint(out / "best.pt", model, cfg, **common)
+            save_checkpoint(last, model, cfg, optimizer=opt.state_dict(),
+                            scheduler=sched.state_dict(), **common)
+            bar_epochs.update(1)
+            bar_epochs.set_postfix(val_total=f"{val['total']:.4g}", best=f"{state['best']:.4g}")
+            stop = state["bad_epochs"] >= t.patience
+            try:
+                for cb in listeners:
+                    cb.on_epoch_end(epoch, metrics, last)
+            except StopTraining:
+                stop = True
+            if stop:
+                stopped_early = epoch + 1 < t.epochs
+                break
+    finally:
+        bar_epochs.close()
+    best = out / "best.pt"
+    if best.exists():
+        load_state(model, read_checkpoint(best, device)["model"], str(best))
+    test = evaluate(model, test_loader, cfg, device)
+    result = FitResult(out, state["best_epoch"], state["best"], test, state["history"],
+                       str(device), model, stopped_early, best if best.exists() else None)
+    for cb in listeners:
+        cb.on_train_end({"test": test, "best_epoch": state["best_epoch"],
+                         "best_val_total": state["best"], "stopped_early": stopped_early})
+    return result
