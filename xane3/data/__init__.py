@@ -1,0 +1,1 @@
+"""Data: readers, normalisation, the ASE database, graphs and batches."""
