@@ -1,0 +1,41 @@
+"""The embedded FEFF10 data set shipped in ``xane3/data/embedded_shards`` (issue 3).
+
+Shards are append-only Parquet files written by ``python -m xane3.datagen spectra``;
+each row is one Fe K-edge spectrum of one absorber in a periodic slab.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from xane3.data.record import SpectrumRecord
+
+SHARD_DIR = Path(__file__).resolve().parent / "embedded_shards"
+_META = ("phase", "facet", "parent", "site_kind", "rattle", "feff_settings", "scf_converged",
+         "structure_id", "rattle_sigma_pos", "rattle_sigma_cell", "feff_version")
+
+
+def read_shards(shard_dir: str | Path | None = None) -> list[SpectrumRecord]:
+    """Every spectrum of every shard (file-name order), raw: absolute energies, e0 = Fermi."""
+    import pyarrow.parquet as pq
+
+    shard_dir = Path(shard_dir) if shard_dir is not None else SHARD_DIR
+    records: list[SpectrumRecord] = []
+    for path in sorted(shard_dir.glob("*.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            atoms = Atoms(numbers=row["numbers"],
+                          positions=np.asarray(row["positions"], np.float64).reshape(-1, 3),
+                          cell=np.asarray(row["cell"], np.float64).reshape(3, 3),
+                          pbc=row["pbc"])
+            meta = {k: row[k] for k in _META}
+            meta.update(code=row["code"], convolved=False, relaxed=False, key=row["key"],
+                        rattle=int(row["rattle"]), scf_converged=bool(row["scf_converged"]))
+            records.append(SpectrumRecord(
+                energy=np.asarray(row["energy"], np.float64),
+                mu=np.asarray(row["mu"], np.float64), source=f"embedded:{path.name}#{row['key']}",
+                absorber_z=26, e0=float(row["e0"]), e0_kind="fermi", atoms=atoms,
+                absorbers=[int(row["absorber"])], meta=meta))
+    return records

@@ -1,0 +1,299 @@
+"""Plan, run (on Ray) and shard the FEFF10 calculations of the embedded data set.
+
+Resumability rests on two facts: every calculation is keyed by a hash of its FEFF input
+(plus the feff10 version), and the driver writes each finished result to the cache as it
+lands. A restarted run skips keys already cached (done or failed) and first flushes cached
+results not yet in any shard; a shard is only ever created, never rewritten, and holds
+only keys no other shard holds, so a killed run never duplicates a spectrum.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from xane3.datagen import feff_runner as fr
+from xane3.datagen.structures import Slab, all_slabs
+
+REPO = Path(__file__).resolve().parents[2]
+SHARD_DIR = REPO / "xane3" / "data" / "embedded_shards"
+CACHE_DIR = REPO / ".cache" / "feff"
+
+
+@dataclass
+class Task:
+    """One absorber site of one slab, with its FEFF input and cache key."""
+
+    key: str
+    slab: Slab
+    absorber: int
+    site_kind: str  # "surface" | "inner"
+    inp: str
+
+
+def feff_version() -> str:
+    import feff10
+    return str(feff10.__version__)
+
+
+def input_key(inp: str) -> str:
+    """Cache key: hash of the FEFF input text and the FEFF code version."""
+    return hashlib.sha256(f"feff10-rs {feff_version()}\n{inp}".encode()).hexdigest()[:24]
+
+
+def _fingerprint(atoms: Any, absorber: int) -> tuple:
+    """Local environment (Z, distance to 0.01 Å within 5 Å): equal means equal spectrum."""
+    numbers, pos = fr.cluster(atoms, absorber, 5.0)
+    return tuple(sorted(zip(numbers[1:].tolist(), np.round(np.linalg.norm(pos[1:], axis=1), 2))))
+
+
+def select_sites(slab: Slab, n: int) -> list[tuple[int, str]]:
+    """A seeded, balanced choice of Fe sites: half surface, half inner where possible.
+
+    Sites with an identical local environment (translation or symmetry images in an
+    unrattled slab) give identical spectra, so only one of each is taken.
+    """
+    rng = np.random.default_rng(int(slab.id, 16) % (1 << 32))
+    pools = {"surface": list(rng.permutation(slab.surface_fe)),
+             "inner": list(rng.permutation(slab.inner_fe))}
+    chosen: list[tuple[int, str]] = []
+    seen: set[tuple] = set()
+    kinds = ["surface", "inner"]
+    while len(chosen) < n and (pools["surface"] or pools["inner"]):
+        for kind in kinds:
+            if len(chosen) >= n:
+                break
+            while pools[kind]:
+                idx = int(pools[kind].pop(0))
+                fp = _fingerprint(slab.atoms, idx)
+                if fp not in seen:
+                    seen.add(fp)
+                    chosen.append((idx, kind))
+                    break
+    return chosen
+
+
+def plan(slabs: Iterable[Slab], settings: fr.FeffSettings, sites_per_slab: int = 6
+         ) -> tuple[list[Task], list[tuple[Slab, int, str, str]]]:
+    """Tasks in generation order (slab-major, slabs rattle-major) and rejected sites."""
+    tasks, rejected, keys = [], [], set()
+    for slab in slabs:
+        dmin = fr.min_distance(slab.atoms)
+        for idx, kind in select_sites(slab, sites_per_slab):
+            inp = fr.feff_input(slab.atoms, idx, settings, f"{slab.phase} {slab.facet} "
+                                f"r{slab.rattle} site {idx} {kind}")
+            if dmin < settings.min_distance:
+                rejected.append((slab, idx, kind, f"minimum interatomic distance {dmin:.3f} Å "
+                                 f"< {settings.min_distance} Å: not run"))
+                continue
+            key = input_key(inp)
+            if key not in keys:
+                keys.add(key)
+                tasks.append(Task(key, slab, idx, kind, inp))
+    return tasks, rejected
+
+
+def run_task(inp: str, stage_timeout: float) -> dict[str, Any]:
+    """Ray task body: one FEFF run in a private temp dir; returns arrays or the failure."""
+    work = Path(tempfile.mkdtemp(prefix="xane3-feff-"))
+    try:
+        r = fr.run_feff(inp, work / "run", stage_timeout)
+        return {"ok": True, "energy": r.energy, "mu": r.mu, "e0": r.e0,
+                "scf_converged": r.scf_converged, "seconds": r.seconds}
+    except fr.FeffFailure as err:
+        return {"ok": False, "error": str(err), "log": err.log}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class Cache:
+    """One small file per finished calculation: done/<key>.npz or failed/<key>.json."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        (self.root / "done").mkdir(parents=True, exist_ok=True)
+        (self.root / "failed").mkdir(parents=True, exist_ok=True)
+
+    def done_keys(self) -> set[str]:
+        return {p.stem for p in (self.root / "done").glob("*.npz")}
+
+    def failed_keys(self) -> set[str]:
+        return {p.stem for p in (self.root / "failed").glob("*.json")}
+
+    def put(self, key: str, result: dict[str, Any], meta: dict[str, Any]) -> None:
+        if result["ok"]:
+            path, tmp = self.root / "done" / f"{key}.npz", self.root / "done" / f"{key}.tmp.npz"
+            np.savez(tmp, energy=result["energy"], mu=result["mu"], e0=result["e0"],
+                     scf_converged=result["scf_converged"], seconds=result["seconds"])
+        else:
+            path, tmp = self.root / "failed" / f"{key}.json", self.root / "failed" / f"{key}.tmp"
+            tmp.write_text(json.dumps({**meta, "error": result["error"], "log": result["log"]},
+                                      indent=1))
+        os.replace(tmp, path)
+
+    def get(self, key: str) -> dict[str, Any]:
+        with np.load(self.root / "done" / f"{key}.npz") as z:
+            return {k: z[k] for k in z.files}
+
+
+def shard_keys(shard_dir: Path) -> set[str]:
+    keys: set[str] = set()
+    for p in sorted(Path(shard_dir).glob("*.parquet")):
+        keys.update(pq.read_table(p, columns=["key"]).column("key").to_pylist())
+    return keys
+
+
+def _row(task: Task, res: dict[str, Any], settings_json: str) -> dict[str, Any]:
+    s, a = task.slab, task.slab.atoms
+    return {"key": task.key, "structure_id": s.id, "parent": s.parent, "phase": s.phase,
+            "facet": s.facet, "rattle": s.rattle, "rattle_sigma_pos": s.rattle_sigma[0],
+            "rattle_sigma_cell": s.rattle_sigma[1], "site_kind": task.site_kind,
+            "absorber": task.absorber, "numbers": a.numbers.astype(np.int8),
+            "positions": a.positions.astype(np.float32).ravel(),
+            "cell": a.cell.array.astype(np.float64).ravel(), "pbc": [bool(x) for x in a.pbc],
+            "energy": np.asarray(res["energy"], np.float64),
+            "mu": np.asarray(res["mu"], np.float32), "e0": float(res["e0"]),
+            "scf_converged": bool(res["scf_converged"]), "seconds": float(res["seconds"]),
+            "feff_settings": settings_json, "code": "FEFF10", "feff_version": feff_version()}
+
+
+SCHEMA = pa.schema([
+    ("key", pa.string()), ("structure_id", pa.string()), ("parent", pa.string()),
+    ("phase", pa.string()), ("facet", pa.string()), ("rattle", pa.int16()),
+    ("rattle_sigma_pos", pa.float32()), ("rattle_sigma_cell", pa.float32()),
+    ("site_kind", pa.string()), ("absorber", pa.int32()), ("numbers", pa.list_(pa.int8())),
+    ("positions", pa.list_(pa.float32())), ("cell", pa.list_(pa.float64())),
+    ("pbc", pa.list_(pa.bool_())), ("energy", pa.list_(pa.float64())),
+    ("mu", pa.list_(pa.float32())), ("e0", pa.float64()), ("scf_converged", pa.bool_()),
+    ("seconds", pa.float32()), ("feff_settings", pa.string()), ("code", pa.string()),
+    ("feff_version", pa.string())])
+
+
+def write_shard(rows: list[dict[str, Any]], shard_dir: Path) -> Path:
+    """A new Parquet shard (temp file, then atomic rename): never overwrites one."""
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    path = shard_dir / f"shard-{stamp}-{rows[0]['key'][:8]}.parquet"
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
+
+
+def _init_ray(workers: int, address: str | None) -> None:
+    import ray
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    paths = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    if address:  # an existing cluster: ship the package, results come back to the driver
+        ray.init(address=address, runtime_env={"py_modules": [str(REPO / "xane3")]},
+                 log_to_driver=False)
+    else:  # a private instance: never join a cluster some other job started
+        ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                 log_to_driver=False)
+
+
+def generate(workers: int = 2, address: str | None = None, quality: str = "default",
+             shard_dir: Path = SHARD_DIR, cache_dir: Path = CACHE_DIR,
+             limit: int | None = None, batch: int = 40, sites_per_slab: int = 6,
+             slabs: list[Slab] | None = None, settings: fr.FeffSettings | None = None,
+             retry_failed: bool = False, progress: bool = True) -> dict[str, int]:
+    """Run the missing calculations; returns counts (planned, done, failed, written)."""
+    settings = settings or fr.QUALITY[quality]
+    settings_json = settings.to_json()
+    shard_dir, cache = Path(shard_dir), Cache(Path(cache_dir))
+    tasks, rejected = plan(slabs if slabs is not None else all_slabs(), settings, sites_per_slab)
+    for slab, idx, kind, why in rejected:
+        meta = {"structure_id": slab.id, "phase": slab.phase, "facet": slab.facet,
+                "rattle": slab.rattle, "absorber": idx, "site_kind": kind}
+        cache.put(f"rejected-{slab.id}-{idx}", {"ok": False, "error": why, "log": ""}, meta)
+    by_key = {t.key: t for t in tasks}
+    in_shards = shard_keys(shard_dir)
+    done, failed = cache.done_keys(), cache.failed_keys()
+    if retry_failed:
+        failed = set()
+    pending = [by_key[k] for k in by_key if k in done and k not in in_shards]
+    counts = {"planned": len(tasks), "written": 0, "new_done": 0, "new_failed": 0}
+
+    def flush(force: bool) -> None:
+        nonlocal pending
+        while pending and (force or len(pending) >= batch):
+            chunk, pending = pending[:batch], pending[batch:]
+            rows = [_row(t, cache.get(t.key), settings_json) for t in chunk]
+            path = write_shard(rows, shard_dir)
+            in_shards.update(t.key for t in chunk)
+            counts["written"] += len(rows)
+            print(f"[xane3.datagen] wrote {path.name} ({len(rows)} spectra)", flush=True)
+
+    flush(force=True)
+    todo = [t for t in tasks if t.key not in done and t.key not in failed]
+    if limit is not None:
+        todo = todo[:limit]
+    if todo:
+        import ray
+        from tqdm import tqdm
+        _init_ray(workers, address)
+        remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
+        bar = tqdm(total=len(todo), desc="FEFF spectra", unit="spec", mininterval=20,
+                   disable=not progress)
+        queue, inflight = list(todo), {}
+        window = workers if not address else max(workers, int(ray.cluster_resources().get("CPU", 1)))
+        t0 = time.time()
+        try:
+            while queue or inflight:
+                while queue and len(inflight) < window + 1:
+                    t = queue.pop(0)
+                    inflight[remote.remote(t.inp, settings.stage_timeout)] = t
+                ready, _ = ray.wait(list(inflight), num_returns=1)
+                for ref in ready:
+                    t = inflight.pop(ref)
+                    try:
+                        res = ray.get(ref)
+                    except Exception as err:  # a worker crash is a failure of this site only
+                        res = {"ok": False, "error": f"ray task error: {err}", "log": ""}
+                    meta = {"structure_id": t.slab.id, "phase": t.slab.phase,
+                            "facet": t.slab.facet, "rattle": t.slab.rattle,
+                            "absorber": t.absorber, "site_kind": t.site_kind, "input": t.inp}
+                    cache.put(t.key, res, meta)
+                    if res["ok"]:
+                        counts["new_done"] += 1
+                        pending.append(t)
+                    else:
+                        counts["new_failed"] += 1
+                        print(f"[xane3.datagen] FAILED {t.key} ({t.slab.phase} {t.slab.facet} "
+                              f"r{t.slab.rattle} site {t.absorber}): {res['error']}", flush=True)
+                    bar.update(1)
+                    n_run = counts["new_done"] + counts["new_failed"]
+                    bar.set_postfix(fail=counts["new_failed"],
+                                    s_per_spec=f"{(time.time() - t0) / n_run:.1f}")
+                flush(force=False)
+        finally:
+            bar.close()
+            flush(force=True)
+            ray.shutdown()
+    counts["done_total"] = len(cache.done_keys() & set(by_key))
+    counts["failed_total"] = len(cache.failed_keys() & set(by_key))
+    counts["in_shards"] = len(shard_keys(shard_dir))
+    return counts
+
+
+def status(shard_dir: Path = SHARD_DIR, cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
+    """Counts without planning (cheap): shards, spectra in shards, cache done/failed."""
+    cache = Cache(Path(cache_dir))
+    shards = sorted(Path(shard_dir).glob("*.parquet"))
+    return {"shards": len(shards), "spectra_in_shards": len(shard_keys(Path(shard_dir))),
+            "cache_done": len(cache.done_keys()), "cache_failed": len(cache.failed_keys())}
