@@ -18,6 +18,63 @@ def _slabs(args: argparse.Namespace) -> list:
     return st.all_slabs(args.rattled, phases, facets)
 
 
+def write_card(shard_dir: Path, docs: Path) -> None:
+    """Rewrite the counts block of docs/data.md and the per-phase mean +/- std PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from xane3.data.embedded import read_shards
+    from xane3.data.normalize import SpectrumError, default_grid, normalize_record
+
+    recs = read_shards(shard_dir)
+    grid = default_grid()
+    count: dict[tuple, int] = {}
+    curves: dict[str, list] = {}
+    for r in recs:
+        m = r.meta
+        k = (m["phase"], m["facet"], m["site_kind"])
+        count[k] = count.get(k, 0) + 1
+        try:
+            curves.setdefault(m["phase"], []).append(normalize_record(r, grid).spectrum)
+        except SpectrumError as err:
+            print(f"not plotted: {err}")
+    phases = sorted({k[0] for k in count})
+    facets = sorted({k[1] for k in count})
+    lines = ["| phase | " + " | ".join(f"({f}) surface / inner" for f in facets) + " | total |",
+             "| --- |" + " --- |" * (len(facets) + 1)]
+    for p in phases:
+        cells = [f"{count.get((p, f, 'surface'), 0)} / {count.get((p, f, 'inner'), 0)}"
+                 for f in facets]
+        lines.append(f"| {p} | " + " | ".join(cells) + f" | {sum(v for k, v in count.items() if k[0] == p)} |")
+    n_slabs = len({r.meta["structure_id"] for r in recs})
+    n_conv = sum(bool(r.meta["scf_converged"]) for r in recs)
+    lines.append(f"\n{len(recs)} spectra of {n_slabs} slabs in "
+                 f"{len(list(Path(shard_dir).glob('*.parquet')))} shards; SCF converged in {n_conv}.")
+    card = docs / "data.md"
+    text = card.read_text()
+    a, b = "<!-- counts:start -->", "<!-- counts:end -->"
+    card.write_text(text[: text.index(a) + len(a)] + "\n" + "\n".join(lines) + "\n"
+                    + text[text.index(b):])
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for i, p in enumerate(phases):
+        y = np.array(curves.get(p, []))
+        if not len(y):
+            continue
+        mean, std = np.nanmean(y, 0), np.nanstd(y, 0)
+        ax.plot(grid, mean + 0.6 * i, color=f"C{i}", label=f"{p} (n={len(y)})")
+        ax.fill_between(grid, mean - std + 0.6 * i, mean + std + 0.6 * i, color=f"C{i}", alpha=0.25)
+    ax.set_xlabel("E - E0 (eV), E0 = FEFF Fermi level")
+    ax.set_ylabel("normalised mu (offset 0.6 per phase)")
+    ax.set_title("FEFF10 Fe K-edge XANES, embedded set: mean +/- std per phase")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(docs / "data_mean_spectra.png", dpi=110)
+    print(f"{card}: {len(recs)} spectra; {docs / 'data_mean_spectra.png'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.datagen",
                                 description="FEFF10 Fe K-edge XANES data set of Fe-oxide slabs.")
@@ -88,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(status(args.out, args.cache), indent=1))
         return 0
     if args.cmd == "card":
-        from xane3.datagen.card import write_card
         write_card(args.out, args.docs)
         return 0
     return 1
