@@ -20,3 +20,25 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"reference data not found at {SHARED_DATA} (set XANE3_SHARED)")
     return SHARED_DATA
+
+
+# --- small real data sets (lead) ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def xanesnet_records(shared_data):
+    """40 real Fe complexes with FDMNES spectra from the XANESNET set."""
+    from xane3.data.readers.xanesnet import read_xanesnet_dir
+
+    return read_xanesnet_dir(shared_data / "xanesnet-fe-train", limit=40)
+
+
+@pytest.fixture(scope="session")
+def small_real_db(tmp_path_factory, xanesnet_records) -> Path:
+    """An ASE DB of those 40 real spectra, made by the same ingest the CLI uses."""
+    from xane3.data.database import ingest
+    from xane3.data.normalize import default_grid
+
+    path = tmp_path_factory.mktemp("db") / "xanesnet40.db"
+    ingest(xanesnet_records, path, default_grid(), progress=False)
+    return path

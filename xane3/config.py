@@ -254,7 +254,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
         "model.m0": 8, "model.m1": 4, "model.m2": 2, "model.num_layers": 2,
         "model.radial_hidden": 16, "model.readout_hidden": 32, "model.attention_hidden": 16,
-        "model.e0_hidden": 16, "model.n_gaussians": 50, "train.epochs": 4,
+        "model.e0_hidden": 16, "model.n_gaussians": 50, "train.epochs": 4, "data.r_max": 4.0,
         "train.ramp_start": 0.25, "train.ramp_epochs": 0.5, "train.batch_size": 16,
     },
 }

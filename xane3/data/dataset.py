@@ -119,6 +119,29 @@ class XASDataset:
         return cls(atoms_list, samples, grid, cfg.r_max, name=name)
 
     @classmethod
+    def from_records(cls, records: Iterable, cfg: DataConfig, name: str = "",
+                     skip_bad: bool = False) -> XASDataset:
+        """Raw reader records -> normalised samples on the configured grid."""
+        from xane3.data.normalize import SpectrumError, normalize_record
+
+        grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
+        rows = []
+        for rec in records:
+            if rec.atoms is None:
+                raise ValueError(f"{rec.source}: spectrum has no structure; cannot train on it")
+            try:
+                norm = normalize_record(rec, grid)
+            except SpectrumError:
+                if skip_bad:
+                    continue
+                raise
+            kvp = {k: v for k, v in rec.meta.items() if isinstance(v, (str, int, float, bool))}
+            kvp.update(e0=norm.e0, e0_kind=norm.e0_kind, absorber_z=rec.absorber_z, source=rec.source)
+            rows.append((rec.atoms, {"energy": norm.energy, "spectrum": norm.spectrum,
+                                     "mask": norm.mask, "absorbers": list(rec.absorbers)}, kvp))
+        return cls.from_rows(rows, cfg, name=name)
+
+    @classmethod
     def from_db(cls, path: str | Path, cfg: DataConfig) -> XASDataset:
         from ase.db import connect
 

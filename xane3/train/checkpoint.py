@@ -35,14 +35,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:
     """``extra`` holds tensors, numbers, strings and lists (split ids, epoch, optimiser)."""
-    meta = {k: v for k, v in extra.items() if k not in ("optimizer", "scheduler")}
+    meta = {k: v for k, v in extra.items() if k not in ("optimizer", "scheduler", "rng")}
     payload = {
         "format": "xane3-checkpoint-1",
         "config": json.dumps(config.to_dict()),
         "model": model.state_dict(),
         "meta": json.dumps(meta),
     }
-    for key in ("optimizer", "scheduler"):
+    for key in ("optimizer", "scheduler", "rng"):
         if key in extra:
             payload[key] = extra[key]
     atomic_torch_save(payload, path)

@@ -121,7 +121,7 @@ def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar) ->
             terms["e0"] = mean_of(e0_term(out["e0"].float(), tgt["e0"], model.e0_mean, model.e0_std))
         loss = combine(terms, factor * t.lambda_grad, factor * t.lambda_curv, t.lambda_e0)
         if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {float(loss)} (lr={opt.param_groups[0]['lr']:.2e})")
+            raise TrainingDiverged(f"training loss became {float(loss.detach())} (lr={opt.param_groups[0]['lr']:.2e})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if t.grad_clip:
@@ -133,7 +133,7 @@ def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar) ->
         n_batches += 1
         if bar is not None:
             bar.update(int(batch.n_samples))
-            bar.set_postfix(loss=f"{float(loss):.4g}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
     return {k: v / max(n_batches, 1) for k, v in acc.items()}
 
 
@@ -153,6 +153,9 @@ def fit(
         torch.set_num_threads(t.num_threads)
     device = resolve_device(t.device)
     seed_everything(t.seed)
+    if device.type == "cpu":
+        # multi-threaded scatter sums are order-dependent on CPU; this makes runs repeatable
+        torch.use_deterministic_algorithms(True, warn_only=True)
     dataset = dataset if dataset is not None else load_dataset(cfg.data)
     d = cfg.data
     splits = split_indices(dataset.group_labels(d.split), d.split, d.val_fraction,
@@ -182,6 +185,8 @@ def fit(
             raise ValueError(f"{last}: checkpoint config differs from this run's; cannot resume")
         load_state(model, payload["model"], str(last))
         opt.load_state_dict(payload["optimizer"])
+        if "rng" in payload:  # dropout continues where it left off
+            torch.set_rng_state(payload["rng"])
         sched.load_state_dict(payload["scheduler"])
         state = {k: meta[k] for k in state}
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
@@ -189,6 +194,7 @@ def fit(
     cfg.save(out / "config.json")
     ckpt_meta = {"data_hash": data_hash, "splits": splits, "dataset": dataset.name,
                  "n_train": len(splits["train"]), "device": str(device),
+                 "elements": sorted({int(z) for i in splits["train"] for z in dataset.atoms[dataset.samples[i].graph].numbers}),
                  "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist()}
     stopped_early = False
     bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
@@ -220,7 +226,7 @@ def fit(
             if improved:
                 save_checkpoint(out / "best.pt", model, cfg, **common)
             save_checkpoint(last, model, cfg, optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), **common)
+                            scheduler=sched.state_dict(), rng=torch.get_rng_state(), **common)
             bar_epochs.update(1)
             bar_epochs.set_postfix(val_total=f"{val['total']:.4g}", best=f"{state['best']:.4g}")
             stop = state["bad_epochs"] >= t.patience

@@ -1,0 +1,93 @@
+"""Ablation specs are data: ``specs/<name>.yaml`` holds a description and an override diff.
+
+A new spec is a new YAML file, no code. Unknown keys (in the file or in its
+overrides) are errors, never silent no-ops: an ablation that quietly runs the
+baseline would be worse than none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from xane3.config import Config, with_overrides
+from xane3.model import XANE3
+
+SPEC_DIR = Path(__file__).parent / "specs"
+ALLOWED = {"description", "paper_row", "overrides", "capacity_matched"}
+
+
+@dataclass
+class Spec:
+    name: str
+    description: str
+    overrides: dict[str, Any]
+    paper_row: str | None = None
+    capacity_matched: bool = False
+    source: Path | None = field(default=None, repr=False)
+
+
+def load_spec(path: Path) -> Spec:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: unreadable spec ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a spec must be a mapping")
+    unknown = set(raw) - ALLOWED
+    if unknown:
+        raise ValueError(f"{path}: unknown spec keys {sorted(unknown)}; allowed: {sorted(ALLOWED)}")
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{path}: 'overrides' must be a mapping of config keys")
+    spec = Spec(path.stem, str(raw.get("description", "")), dict(overrides),
+                raw.get("paper_row"), bool(raw.get("capacity_matched", False)), path)
+    try:
+        with_overrides(Config(), spec.overrides)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return spec
+
+
+def load_specs(spec_dir: Path = SPEC_DIR) -> dict[str, Spec]:
+    """Every spec, baseline first, then alphabetical."""
+    specs = {p.stem: load_spec(p) for p in sorted(spec_dir.glob("*.yaml"))}
+    if "baseline" not in specs:
+        raise ValueError(f"{spec_dir}: no baseline.yaml")
+    return {"baseline": specs.pop("baseline"), **specs}
+
+
+def count_parameters(cfg: Config) -> int:
+    return XANE3(cfg.model).num_parameters()
+
+
+def capacity_matched_m0(base: Config, overrides: dict[str, Any]) -> int:
+    """The m0 whose parameter count is closest to the baseline's (for reduced presets)."""
+    target = count_parameters(base)
+    best, best_gap = 1, float("inf")
+    lo, hi = 1, 4 * base.model.m0 + 64
+    # parameter count grows monotonically with m0: bisect, then check neighbours
+    while lo < hi:
+        mid = (lo + hi) // 2
+        n = count_parameters(with_overrides(base, {**overrides, "model.m0": mid}))
+        lo, hi = (mid + 1, hi) if n < target else (lo, mid)
+    for m0 in (lo - 1, lo):
+        if m0 < 1:
+            continue
+        gap = abs(count_parameters(with_overrides(base, {**overrides, "model.m0": m0})) - target)
+        if gap < best_gap:
+            best, best_gap = m0, gap
+    return best
+
+
+def resolve(spec: Spec, preset_overrides: dict[str, Any], rescale_capacity: bool) -> dict[str, Any]:
+    """Preset + spec diff; capacity-matched specs re-pick m0 when the preset shrinks widths."""
+    merged = {**preset_overrides, **spec.overrides}
+    if spec.capacity_matched and rescale_capacity:
+        base = with_overrides(Config(), preset_overrides)
+        merged["model.m0"] = capacity_matched_m0(base, {k: v for k, v in merged.items()
+                                                        if k != "model.m0"})
+    return merged
