@@ -39,3 +39,20 @@ def read_shards(shard_dir: str | Path | None = None) -> list[SpectrumRecord]:
                 absorber_z=26, e0=float(row["e0"]), e0_kind="fermi", atoms=atoms,
                 absorbers=[int(row["absorber"])], meta=meta))
     return records
+
+
+def load_embedded(cfg=None, shard_dir: str | Path | None = None):
+    """The embedded set as the ``XASDataset`` that ``xane3.train`` uses.
+
+    Raw FEFF spectra are normalised here by the same code as every other source.
+    """
+    from xane3.config import DataConfig
+    from xane3.data.dataset import XASDataset
+
+    cfg = cfg if cfg is not None else DataConfig()
+    records = read_shards(shard_dir)
+    if not records:
+        where = shard_dir or SHARD_DIR
+        raise FileNotFoundError(f"{where}: the embedded data set has no shards yet; "
+                                "run `python -m xane3.datagen spectra` or pass --db")
+    return XASDataset.from_records(records, cfg, name="embedded-feff10")

@@ -1,0 +1,192 @@
+"""``python -m ablations.run all``: every ablation spec x seeds, then Table 1.
+
+Specs (``ablations/specs/*.yaml``) are config diffs over the baseline; they run
+through the search's Ray runner and trainable (same ``--gpus``, ``--address``,
+``--resume``, W&B and Parquet: an ``ablations`` table under ``results/``). The
+table is scored on each run's own test split, which is the same for every spec and
+seed (the split seed is fixed; only the training seed varies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ablations import table
+from ablations.specs import Spec, count_parameters, load_specs, resolve
+from xane3.config import Config, with_overrides
+
+# Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"overrides": {"train.epochs": 150, "train.patience": 20, "train.batch_size": 16,
+                            "train.lr": 1e-3, "train.ramp_start": 20, "train.ramp_epochs": 15},
+              "rescale": False, "seeds": 3},
+    # ~1 hour on a 2-core CPU for 10 specs x 3 seeds on the embedded set
+    "cpu": {"overrides": {"model.m0": 12, "model.m1": 6, "model.m2": 3, "model.num_layers": 2,
+                          "model.radial_hidden": 24, "model.readout_hidden": 96,
+                          "model.attention_hidden": 32, "model.e0_hidden": 32,
+                          "model.n_gaussians": 100, "data.subset": 480,
+                          "train.epochs": 12, "train.patience": 12, "train.lr": 2e-3,
+                          "train.ramp_start": 0.25, "train.ramp_epochs": 0.4,
+                          "train.plateau_patience": 3},
+            "rescale": True, "seeds": 3},
+    # a few minutes: used by tests
+    "smoke": {"overrides": {"model.m0": 6, "model.m1": 2, "model.m2": 2, "model.num_layers": 1,
+                            "model.radial_hidden": 8, "model.readout_hidden": 16,
+                            "model.attention_hidden": 8, "model.e0_hidden": 8,
+                            "model.n_gaussians": 20, "data.r_max": 3.5,
+                            "train.epochs": 2, "train.max_steps_per_epoch": 2,
+                            "train.ramp_start": 0.0, "train.ramp_epochs": 0.5},
+              "rescale": True, "seeds": 2},
+}
+
+
+def plan(names: list[str], preset: str, seeds: int) -> list[tuple[str, dict[str, Any]]]:
+    """(label, overrides) per (spec, seed); labels are ``<spec>__seed<k>``."""
+    specs = load_specs()
+    unknown = [n for n in names if n != "all" and n not in specs]
+    if unknown:
+        raise KeyError(f"unknown spec(s) {unknown}; known: {', '.join(specs)}")
+    chosen = list(specs) if "all" in names else names
+    pre = PRESETS[preset]
+    out = []
+    for name in chosen:
+        resolved = resolve(specs[name], {}, False) if not pre["rescale"] else \
+            {k: v for k, v in resolve(specs[name], pre["overrides"], True).items()
+             if k in specs[name].overrides or k == "model.m0" and specs[name].capacity_matched}
+        for seed in range(seeds):
+            out.append((f"{name}__seed{seed}", {**resolved, "train.seed": seed}))
+    return out
+
+
+def list_specs() -> str:
+    lines = []
+    for name, spec in load_specs().items():
+        diff = ", ".join(f"{k}={v}" for k, v in spec.overrides.items()) or "(no change)"
+        lines.append(f"{name:<28} {diff}\n{'':<28} {spec.description}")
+    return "\n".join(lines)
+
+
+def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
+    """Test-split error of predicting the mean training spectrum (x1e-3, baseline weights)."""
+    import torch
+
+    from xane3.data.dataset import load_dataset
+    from xane3.data.splits import split_indices
+    from xane3.train.loss import loss_terms
+
+    ds = load_dataset(cfg.data)
+    d = cfg.data
+    s = split_indices(ds.group_labels(d.split), d.split, d.val_fraction, d.test_fraction, d.split_seed)
+    spec = np.stack([x.spectrum for x in ds.samples])
+    mask = np.stack([x.mask for x in ds.samples])
+    tr = spec[s["train"]]
+    mean = np.nanmean(np.where(mask[s["train"]], tr, np.nan), axis=0)
+    ref = torch.as_tensor(np.nan_to_num(spec[s["test"]]))
+    m = torch.as_tensor(mask[s["test"]]) & torch.as_tensor(np.isfinite(mean))
+    pred = torch.as_tensor(np.nan_to_num(mean)).expand_as(ref)
+    terms = {k: float(a / max(float(n), 1.0)) for k, (a, n) in loss_terms(pred, ref, m).items()}
+    t = Config().train
+    out = {"spectrum": terms["spectrum"] * 1e3, "gradient": t.lambda_grad * terms["gradient"] * 1e3,
+           "curvature": t.lambda_curv * terms["curvature"] * 1e3}
+    out["total"] = out["spectrum"] + out["gradient"] + out["curvature"]
+    return out
+
+
+def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: str,
+                wall_s: float | None, command: str) -> str:
+    """Score completed rows and write Markdown, CSV and PNG; returns the Markdown."""
+    import pandas as pd
+
+    done = rows[rows["status"].isin(["completed", "stopped_early"])].copy()
+    done["spec"] = done["label"].str.split("__seed").str[0]
+    done["seed"] = done["label"].str.split("__seed").str[1].astype(int)
+    specs = load_specs()
+    params = {}
+    for spec_name in done["spec"].unique():
+        ov = {k: v for k, v in done[done.spec == spec_name].iloc[0].items()
+              if isinstance(k, str) and k.startswith(("model.", "data.")) and pd.notna(v)}
+        params[spec_name] = count_parameters(with_overrides(Config(), _clean(ov)))
+    done["parameters"] = done["spec"].map(params)
+    t = Config().train
+    scores = table.score_rows(done, t.lambda_grad, t.lambda_curv)
+    summary = table.summarise(scores, [s for s in specs if s in set(done.spec)])
+    base_cfg = with_overrides(Config(), base)
+    md = table.markdown(summary, mean_spectrum_baseline(base_cfg))
+    header = (f"# Table 1 — preset `{preset}`, experiment `{name}`\n\n"
+              f"Command: `{command}`\n\n"
+              + (f"Wall time: {wall_s / 60:.1f} min on this machine.\n\n" if wall_s else "")
+              + f"Preset overrides: `{json.dumps(base)}`\n\n")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"table1_{name}.md").write_text(header + md)
+    summary.to_csv(out_dir / f"table1_{name}.csv", index=False)
+    table.bar_chart(summary, out_dir / f"table1_{name}.png")
+    return header + md
+
+
+def _clean(ov: dict[str, Any]) -> dict[str, Any]:
+    """Flat row values back to override values (lists -> tuples, numpy -> python)."""
+    out = {}
+    for k, v in ov.items():
+        if isinstance(v, np.generic):
+            v = v.item()
+        if isinstance(v, (list, np.ndarray)):
+            v = tuple(np.asarray(v).tolist())
+        out[k] = v
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m ablations.run", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("specs", nargs="*", default=["all"], help="spec names or 'all' (default)")
+    p.add_argument("--list", action="store_true", help="print every spec with its diff and exit")
+    p.add_argument("--preset", default="paper", choices=sorted(PRESETS))
+    p.add_argument("--seeds", type=int, help="seeds per spec (preset default: 3)")
+    p.add_argument("--gpus", type=float, default=0)
+    p.add_argument("--gpus-per-trial", type=float)
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--address", help="existing Ray cluster")
+    p.add_argument("--resume", action="store_true", help="continue; finished (spec, seed) pairs are kept")
+    p.add_argument("--data", help="ASE DB (default: the embedded FEFF10 set)")
+    p.add_argument("--name", help="experiment name (default: ablations-<preset>)")
+    p.add_argument("--wandb", default="offline", choices=["online", "offline", "disabled"])
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--experiments-dir", default="runs/ablations")
+    args = p.parse_args(argv)
+    if args.list:
+        print(list_specs())
+        return 0
+    pre = PRESETS[args.preset]
+    seeds = args.seeds or pre["seeds"]
+    try:
+        configs = plan(args.specs, args.preset, seeds)
+    except (KeyError, ValueError) as exc:
+        p.error(str(exc))
+    from search.runner import run_trials
+
+    name = args.name or f"ablations-{args.preset}"
+    t0 = time.perf_counter()
+    rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
+                      cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
+                      wandb=args.wandb, results_table="ablations", preset_name=None, data=args.data,
+                      extra=pre["overrides"], results_dir=args.results_dir,
+                      experiments_dir=args.experiments_dir)
+    wall = time.perf_counter() - t0
+    base = dict(pre["overrides"], **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
+    command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
+    failed = rows[rows["status"] == "failed"]
+    if len(failed):
+        print(f"{len(failed)} run(s) failed: {', '.join(failed['label'])}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,112 @@
+"""Ablations: specs are exact config diffs, every variant is invariant, the runner writes Table 1."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from ablations import specs as specmod
+from ablations.run import PRESETS, main, plan
+from ablations.table import ci95, score_rows, summarise
+from xane3.config import Config, with_overrides
+from xane3.model import XANE3
+from xane3.testing import assert_invariant_spectra, feo_slab
+
+SPECS = specmod.load_specs()
+EXPECTED = {"baseline", "no_derivative_loss", "no_global_background", "no_gated_residual",
+            "no_attention_pooling", "no_layer_norm", "no_tensorial_features",
+            "basis_learn_centers_widths", "basis_learn_widths_uniform", "basis_learn_widths_physics"}
+
+
+def _diff(a: Config, b: Config) -> dict:
+    fa, fb = a.flat(), b.flat()
+    return {k: fb[k] for k in fa if fa[k] != fb[k]}
+
+
+def test_every_paper_ablation_is_declared() -> None:
+    assert EXPECTED <= set(SPECS)
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_spec_diff_is_exactly_what_it_declares(name) -> None:
+    spec = SPECS[name]
+    cfg = with_overrides(Config(), spec.overrides)
+    declared = {k: (list(v) if isinstance(v, tuple) else v) for k, v in spec.overrides.items()}
+    actual = _diff(Config(), cfg)
+    # a declared value equal to the default (e.g. learn_centers: true) is no diff
+    assert actual == {k: v for k, v in declared.items() if Config().flat()[k] != v}
+
+
+@pytest.mark.parametrize("name", sorted(SPECS))
+def test_every_spec_model_is_invariant(name) -> None:
+    torch.manual_seed(0)
+    cfg = with_overrides(Config(), {**PRESETS["smoke"]["overrides"], **SPECS[name].overrides})
+    model = XANE3(cfg.model)
+    assert_invariant_spectra(model, feo_slab(seed=1), absorber=0, dtype=torch.float64)
+
+
+def test_scalar_only_spec_is_capacity_matched_under_reduced_presets() -> None:
+    (label, over), *_ = plan(["no_tensorial_features"], "cpu", 1)
+    base = with_overrides(Config(), PRESETS["cpu"]["overrides"])
+    variant = with_overrides(Config(), {**PRESETS["cpu"]["overrides"], **over})
+    nb, nv = specmod.count_parameters(base), specmod.count_parameters(variant)
+    assert not variant.model.tensorial and abs(nv - nb) / nb < 0.1
+    assert label == "no_tensorial_features__seed0"
+
+
+def test_unknown_keys_are_errors(tmp_path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump({"overrides": {"model.layer_nrom": False}}))
+    with pytest.raises(ValueError, match="layer_nrom"):
+        specmod.load_spec(bad)
+    bad.write_text(yaml.safe_dump({"overide": {}}))
+    with pytest.raises(ValueError, match="unknown spec keys"):
+        specmod.load_spec(bad)
+    with pytest.raises(KeyError, match="no_such_spec"):
+        plan(["no_such_spec"], "smoke", 1)
+
+
+def test_table_scores_with_baseline_weights_and_ci() -> None:
+    rows = pd.DataFrame({
+        "spec": ["baseline"] * 3 + ["no_derivative_loss"] * 3, "seed": [0, 1, 2] * 2,
+        "test_spectrum": [1e-3, 1.1e-3, 0.9e-3, 2e-3, 2.1e-3, 1.9e-3],
+        "test_gradient": [4e-6] * 6, "test_curvature": [3e-6] * 6,
+    })
+    s = score_rows(rows, 150.0, 200.0)
+    assert s["gradient"].iloc[0] == pytest.approx(0.6) and s["curvature"].iloc[0] == pytest.approx(0.6)
+    summ = summarise(s, ["baseline", "no_derivative_loss"])
+    assert summ.loc[0, "total"] == pytest.approx(1.0 + 0.6 + 0.6)
+    assert summ.loc[1, "spectrum_p"] < 0.05
+    assert summ.loc[0, "spectrum_ci95"] == pytest.approx(ci95(s["spectrum"].iloc[:3].to_numpy()))
+
+
+@pytest.mark.slow
+def test_smoke_run_all_writes_table_and_resume_skips(small_real_db, tmp_path, capsys) -> None:
+    args = ["all", "--preset", "smoke", "--data", str(small_real_db), "--wandb", "disabled",
+            "--results-dir", str(tmp_path / "results"), "--experiments-dir", str(tmp_path / "runs"),
+            "--name", "smoke"]
+    assert main(args) == 0
+    rows = pd.read_parquet(tmp_path / "results" / "ablations.parquet")
+    assert len(rows) == len(SPECS) * PRESETS["smoke"]["seeds"]
+    assert set(rows["label"].str.split("__seed").str[0]) == set(SPECS)
+    md = (tmp_path / "results" / "table1_smoke.md").read_text()
+    for name in SPECS:
+        assert f"| {name} |" in md
+    assert (tmp_path / "results" / "table1_smoke.png").stat().st_size > 10_000
+    # resume: nothing reruns, every (spec, seed) still exactly once
+    assert main(args + ["--resume"]) == 0
+    rows2 = pd.read_parquet(tmp_path / "results" / "ablations.parquet")
+    assert len(rows2) == len(rows)
+    assert sorted(rows2["trial_id"]) == sorted(rows["trial_id"])
+
+
+def test_cli_list_prints_every_spec(capsys) -> None:
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name in SPECS:
+        assert name in out
+    assert dataclasses.is_dataclass(specmod.Spec)
