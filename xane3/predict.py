@@ -7,7 +7,7 @@ backbone pass.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -64,3 +64,9 @@ def predict(model: torch.nn.Module, atoms: Atoms, absorbers: AbsorberSpec = None
         return spectra
     e0 = model.e0_to_ev(out["e0"]).float().cpu().numpy() if "e0" in out else None
     return spectra, e0
+
+
+if __name__ == "__main__":  # python -m xane3.predict: the command line lives in predict_cli
+    from xane3.predict_cli import main
+
+    raise SystemExit(main())

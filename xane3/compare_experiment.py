@@ -1,0 +1,189 @@
+"""``python -m xane3.compare_experiment --checkpoint CKPT --out DIR``
+
+The first sanity check a user does: the model's Fe K-edge for bulk hematite
+(alpha-Fe2O3), magnetite (Fe3O4) and wustite (FeO) against measured spectra.
+
+Both sides go through the same steps: the site average (every Fe of the
+conventional cell, each on its own predicted E0, so magnetite weights its
+tetrahedral and octahedral sites 1:2), the E0 = inflection point of the main
+rise (``xane3.data.normalize.find_e0``), the same edge-step normalisation
+(linear pre-edge, polynomial post-edge, identical windows) over the same range,
+-30..+100 eV around that E0, and finally alignment on the edge: the prediction
+is shifted so its E0 lands on the measured one. The shift is reported (simulated
+absolute energies are typically a few eV off experiment), and so are the
+metrics of xane3.metrics after alignment (white line, pre-edge, correlation).
+
+Writes DIR/compare_experiment.png, .csv (aligned curves), .json (numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
+from xane3.ensemble import Ensemble, load_ensemble
+from xane3.metrics import compare
+
+# name -> (phase in xane3.datagen.structures, measured file)
+PHASES = {"hematite": ("alpha-Fe2O3", "fe2o3.dat"), "magnetite": ("Fe3O4", "fe3o4.dat"),
+          "wustite": ("FeO", "feo.dat")}
+GRID = np.linspace(-30.0, 100.0, 261)  # eV about each spectrum's own inflection E0 (0.5 eV steps)
+_SHARED = Path(os.environ.get("XANE3_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+EXPERIMENT_DIR = _SHARED / "data" / "experimental-fe" / "normalized"
+
+
+def read_measured(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns (energy eV, mu), ``#`` comments; sorted, duplicates dropped."""
+    try:
+        data = np.loadtxt(path, comments="#", usecols=(0, 1))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read a two-column spectrum ({exc})") from exc
+    e, idx = np.unique(data[:, 0], return_index=True)
+    return e, data[idx, 1]
+
+
+def normalise(energy: np.ndarray, mu: np.ndarray, source: str, e0: float | None = None) -> tuple[float, np.ndarray]:
+    """(E0, spectrum on E0 + GRID): the one normalisation both sides get.
+
+    The data are cut to the grid's range first, so the pre- and post-edge fits see
+    the same window whether the input spans 130 eV (a prediction) or 1 keV (a scan).
+    """
+    e0 = find_e0(energy, mu, source) if e0 is None else e0
+    keep = (energy >= e0 + GRID[0] - 1.0) & (energy <= e0 + GRID[-1] + 1.0)
+    norm, _ = normalize_mu(energy[keep], mu[keep], e0, EdgeWindows(), source)
+    return e0, np.interp(e0 + GRID, energy[keep], norm, left=np.nan, right=np.nan)
+
+
+def site_average(energy: np.ndarray, spectra: np.ndarray, e0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average of per-site spectra on a common absolute axis (relative when E0 unknown)."""
+    if not np.all(np.isfinite(e0)):
+        return energy.copy(), spectra.mean(0)
+    axis = energy + float(np.mean(e0))
+    rows = [np.interp(axis, energy + e, s, left=np.nan, right=np.nan) for s, e in zip(spectra, e0)]
+    with warnings.catch_warnings():  # points no site covers stay NaN and are dropped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        avg = np.nanmean(np.stack(rows), axis=0)
+    ok = np.isfinite(avg)
+    return axis[ok], avg[ok]
+
+
+def predicted_bulk(ens: Ensemble, phase: str) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Per ensemble member: (energy axis, site-averaged spectrum); and the number of Fe sites."""
+    from xane3.datagen.structures import bulk, to_atoms
+
+    atoms = to_atoms(bulk(phase))
+    fe = [int(i) for i in np.flatnonzero(atoms.numbers == ens.absorber_z)]
+    out = ens.predict(atoms, [[i] for i in fe])
+    members = [site_average(ens.energy, s, e) for s, e in zip(out["members"], out["members_e0"])]
+    return members, len(fe)
+
+
+def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
+    """(numbers, plot panel) for one phase."""
+    phase, fname = PHASES[name]
+    e_exp, mu_exp = read_measured(exp_dir / fname)
+    e0_exp, exp = normalise(e_exp, mu_exp, str(exp_dir / fname))
+    members, n_sites = predicted_bulk(ens, phase)
+    axis = members[0][0]  # members share the grid; their absolute axes differ by E0
+    mean = np.mean([np.interp(axis, a, s) for a, s in members], axis=0)
+    notes = []
+    try:
+        e0_pred = find_e0(axis, mean, f"{name} prediction")
+    except SpectrumError as exc:  # a poor model may predict no clear edge: align on its E0
+        e0_pred = float(axis[0] - ens.energy[0])
+        notes.append(f"{name}: no clear edge in the prediction ({exc}); aligned on its E0")
+    curves = []
+    for a, s in members:
+        try:
+            curves.append(normalise(a, s, f"{name} prediction", e0_pred)[1])
+        except SpectrumError as exc:  # keep the model's own normalisation
+            curves.append(np.interp(e0_pred + GRID, a, s, left=np.nan, right=np.nan))
+            notes.append(f"{name}: prediction not re-normalised ({exc})")
+    note = "; ".join(dict.fromkeys(notes))
+    pred, std = np.mean(curves, axis=0), (np.std(curves, axis=0) if len(curves) > 1 else None)
+    mask = np.isfinite(exp) & np.isfinite(pred)
+    m = compare(GRID, np.nan_to_num(pred), np.nan_to_num(exp), mask)
+    row = {"phase": name, "structure": phase, "fe_sites": n_sites, "members": len(members),
+           "e0_measured_eV": e0_exp, "e0_predicted_eV": e0_pred, "shift_applied_eV": e0_exp - e0_pred,
+           "mse": m["mse_spectrum"], "pearson": m["pearson"], "spearman": m["spearman"],
+           "white_line_error_eV": m["err_wl_ev"], "white_line_height_error": m["err_wl_height"],
+           "pre_edge_error_eV": m["err_pre_ev"], "pre_edge_measured_eV": m["ref_pre_ev"] + e0_exp,
+           "white_line_measured_eV": m["ref_wl_ev"] + e0_exp, "note": note}
+    panel = {"title": f"{name} ({phase})", "energy": GRID + e0_exp, "measured": exp, "predicted": pred,
+             "std": std, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"}
+    return row, panel
+
+
+def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
+        phases: list[str] | None = None) -> pd.DataFrame:
+    from xane3.plots import plot_experiment
+
+    exp_dir, out = Path(exp_dir), Path(out)
+    if not exp_dir.is_dir():
+        raise FileNotFoundError(f"{exp_dir}: measured spectra not found (pass --experiment-dir)")
+    if ens.absorber_z != 26:
+        raise ValueError(f"the checkpoint predicts Z={ens.absorber_z}, the measured spectra are Fe K-edges")
+    rows, panels = [], []
+    for name in phases or list(PHASES):
+        row, panel = compare_phase(ens, name, exp_dir)
+        rows.append(row)
+        panels.append(panel)
+    out.mkdir(parents=True, exist_ok=True)
+    df = pd.DataFrame(rows)
+    plot_experiment(out / "compare_experiment.png", panels)
+    curves = {"energy_rel_eV": GRID}
+    for p, r in zip(panels, rows):
+        curves[f"{r['phase']}_energy_eV"] = p["energy"]
+        curves[f"{r['phase']}_measured"] = p["measured"]
+        curves[f"{r['phase']}_predicted"] = p["predicted"]
+        if p["std"] is not None:
+            curves[f"{r['phase']}_predicted_std"] = p["std"]
+    pd.DataFrame(curves).to_csv(out / "compare_experiment.csv", index=False)
+    meta = {"checkpoints": [str(x) for x in ens.paths], "experiment_dir": str(exp_dir),
+            "phases": json.loads(df.to_json(orient="records"))}
+    (out / "compare_experiment.json").write_text(json.dumps(meta, indent=2))
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xane3.compare_experiment", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="a .pt (default: the packaged pretrained model, when installed)")
+    src.add_argument("--ensemble", metavar="DIR", help="every *.pt in DIR (best.pt in subfolders)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--experiment-dir", default=str(EXPERIMENT_DIR),
+                   help=f"measured spectra (default {EXPERIMENT_DIR})")
+    p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}")
+    args = p.parse_args(argv)
+    phases = [x.strip() for x in args.phases.split(",") if x.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        p.error(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
+    try:
+        ens = load_ensemble(args.checkpoint, args.ensemble)
+        df = run(ens, args.out, args.experiment_dir, phases)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    cols = ["phase", "shift_applied_eV", "mse", "pearson", "white_line_error_eV",
+            "white_line_height_error", "pre_edge_error_eV"]
+    with pd.option_context("display.width", 160, "display.float_format", lambda v: f"{v:.3g}"):
+        print(df[cols].to_string(index=False))
+    for note in df["note"]:
+        if note:
+            print(f"note: {note}")
+    print(f"wrote {args.out}/compare_experiment.png, .csv, .json")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

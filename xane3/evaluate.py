@@ -1,0 +1,264 @@
+"""``python -m xane3.evaluate --checkpoint CKPT [--db DB] --out DIR``
+
+Score a trained model the way a spectroscopist would. Without --db it evaluates
+the checkpoint's own test split (the training data are reloaded and their hash
+must match the checkpoint's, else the split would point at other spectra); with
+--db it scores every spectrum of that database (or, if it is the training data
+itself, the test split). Beside the model: the mean-training-spectrum baseline
+(E0 baseline: the mean training E0), which any useful model must beat.
+
+Writes to DIR: per_spectrum.parquet (one row per spectrum and predictor, every
+metric of xane3.metrics plus the phase/facet/site_kind labels), summary.parquet
+(overall and per label), summary.txt (the printed table), spectra.npz
+(energy, reference, prediction, mask, E0s) and figures/*.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from xane3.data.dataset import XASDataset, load_dataset
+from xane3.data.graphs import collate
+from xane3.data.loader import SpectrumLoader
+from xane3.metrics import metrics_table, summarize
+
+LABELS = ("phase", "facet", "site_kind")
+TABLE_COLS = {"n_spectra": "n", "mse_spectrum": "MSE spec", "mse_gradient": "MSE grad",
+              "mse_curvature": "MSE curv", "total": "total", "mae_edge_ev": "edge eV",
+              "mae_wl_ev": "WL eV", "mae_wl_height": "WL height", "mae_pre_ev": "pre-edge eV",
+              "pearson_mean": "Pearson", "spearman_mean": "Spearman", "mae_e0": "E0 eV"}
+
+
+@dataclasses.dataclass
+class EvalData:
+    dataset: XASDataset
+    indices: list[int]
+    baseline: np.ndarray  # mean training spectrum on the grid
+    baseline_e0: float
+    note: str
+    split: str
+
+
+def _mean_spectrum(ds: XASDataset, idx: list[int]) -> np.ndarray:
+    """Pointwise mean over covered values; uncovered points filled from neighbours."""
+    spec = np.stack([ds.samples[i].spectrum for i in idx])
+    with warnings.catch_warnings():  # grid points no spectrum covers stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(spec, axis=0)
+    ok = np.isfinite(mean)
+    return np.interp(ds.energy, ds.energy[ok], mean[ok]) if ok.any() else np.zeros_like(ds.energy)
+
+
+def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) -> EvalData:
+    """The spectra to score, with the training-mean baseline."""
+    cfg, meta = model.full_config, model.checkpoint_meta
+    splits, want_hash = meta.get("splits", {}), meta.get("data_hash")
+    train_ds = None
+    if db is None:
+        try:
+            train_ds = load_dataset(cfg.data)
+        except (FileNotFoundError, ImportError, ModuleNotFoundError) as exc:
+            raise FileNotFoundError(f"the checkpoint's training data ({cfg.data.db or 'embedded set'}) "
+                                    f"cannot be loaded ({exc}); pass --db DB to evaluate on a database") from exc
+        if train_ds.data_hash() != want_hash:
+            raise ValueError(f"the checkpoint's training data {cfg.data.db or '(embedded set)'} changed since "
+                             f"training (hash {train_ds.data_hash()} != checkpoint {want_hash}): its test "
+                             "split would point at other spectra. Pass --db DB to score a whole database.")
+        ds = train_ds
+    else:
+        ds = XASDataset.from_db(db, dataclasses.replace(cfg.data, db=db, subset=None))
+        if ds.data_hash() == want_hash:
+            train_ds = ds
+        else:
+            try:
+                train_ds = load_dataset(cfg.data)
+                if train_ds.data_hash() != want_hash:
+                    train_ds = None
+            except (FileNotFoundError, ImportError, ModuleNotFoundError, ValueError):
+                train_ds = None
+    own = train_ds is ds
+    split = split or ("test" if own else "all")
+    if split == "all":
+        indices = list(range(len(ds)))
+    elif not own:
+        raise ValueError(f"--split {split} needs the checkpoint's own training data; {db} is other data")
+    else:
+        indices = list(splits.get(split) or [])
+        if not indices:
+            raise ValueError(f"the checkpoint's {split} split is empty")
+    if train_ds is not None and splits.get("train"):
+        base, note = _mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
+    else:
+        base, note = _mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
+    e0_mean = float(model.e0_mean) if float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0 else np.nan
+    return EvalData(ds, indices, base, e0_mean, note, split)
+
+
+@torch.no_grad()
+def predict_samples(model: torch.nn.Module, ds: XASDataset, idx: list[int], batch_size: int = 32,
+                    device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Spectra [S, n_E] and E0 (eV, NaN without a trained E0 head) in ``idx`` order."""
+    model.eval().to(device)
+    loader = SpectrumLoader(ds, idx, batch_size, geometry=None)
+    pos = {int(i): k for k, i in enumerate(idx)}
+    spectra = np.zeros((len(idx), len(ds.energy)))
+    e0 = np.full(len(idx), np.nan)
+    trained_e0 = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0
+    for batch, _, chunk in loader:
+        out = model(batch.to(device))
+        rows = [pos[int(i)] for i in chunk]
+        spectra[rows] = out["spectrum"].float().cpu().numpy()
+        if "e0" in out and trained_e0:
+            e0[rows] = model.e0_to_ev(out["e0"]).float().cpu().numpy()
+    return spectra, e0
+
+
+@torch.no_grad()
+def attention_of(model: torch.nn.Module, ds: XASDataset, i: int) -> dict[int, float]:
+    """Attention weight per context atom of sample ``i`` (empty for mean pooling)."""
+    s = ds.samples[i]
+    batch = collate([ds.graphs[s.graph]], [(0, s.absorbers)])
+    model(batch.to(next(model.parameters()).device))
+    w = getattr(model.pooling, "last_weights", None)
+    if w is None:
+        return {}
+    return {int(a): float(x) for a, x in zip(batch.ctx_atom.tolist(), w.tolist())}
+
+
+def breakdown(df: pd.DataFrame, lg: float, lc: float) -> pd.DataFrame:
+    """Summary rows: overall and per label value, for every predictor."""
+    rows = []
+    for pred, d in df.groupby("predictor", sort=False):
+        rows.append({"predictor": pred, "group_by": "all", "group": "all", **summarize(d, lg, lc)})
+        for label in LABELS:
+            if label in d and d[label].notna().any():
+                for value, g in d.groupby(d[label].astype(str), sort=True):
+                    rows.append({"predictor": pred, "group_by": label, "group": value,
+                                 **summarize(g, lg, lc)})
+    return pd.DataFrame(rows)
+
+
+def format_table(summary: pd.DataFrame) -> str:
+    cols = [c for c in TABLE_COLS if c in summary]
+    t = summary[["group_by", "group", "predictor", *cols]].rename(columns=TABLE_COLS)
+    t["n"] = t["n"].astype(int)
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format",
+                           lambda v: f"{v:.4g}"):
+        return t.to_string(index=False)
+
+
+def _figures(out: Path, model, data: EvalData, df: pd.DataFrame, base_df: pd.DataFrame,
+             pred: np.ndarray, e0_pred: np.ndarray, checkpoint: Path) -> list[Path]:
+    from xane3 import plots
+
+    ds, idx = data.dataset, data.indices
+    ref = np.stack([np.nan_to_num(ds.samples[i].spectrum) for i in idx])
+    mask = np.stack([ds.samples[i].mask for i in idx])
+    e0_ref = np.array([ds.samples[i].e0 for i in idx])
+    order = np.argsort(df["mse_spectrum"].to_numpy())
+    picks = [order[0], order[len(order) // 2], order[-1]] if len(order) >= 3 else list(order)
+    names = ["best", "median", "worst"][: len(picks)]
+    titles = [f"{n}: {ds.samples[idx[k]].meta.get('name') or ds.samples[idx[k]].meta.get('structure_id', '')}"[:48]
+              for n, k in zip(names, picks)]
+    notes = [f"MSE {df['mse_spectrum'].iloc[k]:.2e}, edge {df['err_edge_ev'].iloc[k]:+.2f} eV" for k in picks]
+    figs = out / "figures"
+    made = [plots.plot_examples(figs / "examples.png", ds.energy, ref[picks], pred[picks], mask[picks],
+                                titles, e0_ref[picks], e0_pred[picks], data.baseline, notes),
+            plots.plot_derivatives(figs / "derivatives.png", ds.energy, ref[picks], pred[picks],
+                                   mask[picks], titles),
+            plots.plot_error_distribution(figs / "errors.png", df, base_df)]
+    metrics = checkpoint.parent / "metrics.parquet"
+    if metrics.exists():
+        made.append(plots.plot_learning_curves(figs / "learning_curves.png", pd.read_parquet(metrics)))
+    k = idx[picks[len(picks) // 2]]
+    weights = attention_of(model, ds, k)
+    if weights:
+        s = ds.samples[k]
+        made.append(plots.plot_attention(figs / "attention.png", ds.atoms[s.graph], s.absorbers, weights,
+                                         title=titles[len(picks) // 2]))
+    return made
+
+
+def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str | None = None,
+                        split: str | None = None, batch_size: int = 32, device: str = "cpu",
+                        figures: bool = True) -> dict[str, Any]:
+    """Score one checkpoint; returns the summary frame, per-spectrum frame and figure paths."""
+    from xane3.ensemble import resolve_checkpoint
+    from xane3.train.checkpoint import load_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    model = load_checkpoint(path, device)
+    data = load_eval_data(model, db, split)
+    ds, idx = data.dataset, data.indices
+    z_ckpt = model.checkpoint_meta.get("absorber_z")
+    if z_ckpt is not None and ds.absorber_z() != z_ckpt:
+        raise ValueError(f"{db}: spectra are for Z={ds.absorber_z()}, the checkpoint predicts Z={z_ckpt}")
+    pred, e0_pred = predict_samples(model, ds, idx, batch_size, device)
+    ref = np.stack([ds.samples[i].spectrum for i in idx])
+    mask = np.stack([ds.samples[i].mask for i in idx])
+    e0_ref = np.array([ds.samples[i].e0 for i in idx])
+    base = np.broadcast_to(data.baseline, pred.shape)
+    labels = pd.DataFrame([{"sample": i, "structure_id": ds.samples[i].meta.get("structure_id"),
+                            "source": str(ds.samples[i].meta.get("source", "")),
+                            **{lab: ds.samples[i].meta.get(lab) for lab in LABELS}} for i in idx])
+    df = pd.concat([labels, metrics_table(ds.energy, pred, ref, mask, e0_pred, e0_ref)], axis=1)
+    base_df = pd.concat([labels, metrics_table(ds.energy, base, ref, mask,
+                                               np.full(len(idx), data.baseline_e0), e0_ref)], axis=1)
+    long = pd.concat([df.assign(predictor="XANE(3)"), base_df.assign(predictor="baseline")], ignore_index=True)
+    for lab in LABELS:  # all-None label columns would be typed null in Parquet
+        long[lab] = long[lab].astype("string")
+    t = model.full_config.train
+    summary = breakdown(long, t.lambda_grad, t.lambda_curv)
+    summary.insert(0, "checkpoint", str(path))
+    summary["data"] = db or (model.full_config.data.db or "embedded")
+    summary["baseline"] = data.note
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    long.to_parquet(out / "per_spectrum.parquet", index=False)
+    summary.to_parquet(out / "summary.parquet", index=False)
+    table = format_table(summary)
+    (out / "summary.txt").write_text(table + "\n")
+    np.savez_compressed(out / "spectra.npz", energy=ds.energy, reference=ref, prediction=pred, mask=mask,
+                        e0_reference=e0_ref, e0_prediction=e0_pred, sample=np.asarray(idx))
+    made = _figures(out, model, data, df, base_df, pred, e0_pred, path) if figures else []
+    return {"summary": summary, "per_spectrum": long, "table": table, "figures": made,
+            "split": data.split, "n": len(idx)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xane3.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
+                                        "pretrained model, when installed)")
+    p.add_argument("--db", help="score this ASE DB (from `python -m xane3.data ingest`) instead")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--split", choices=("test", "val", "train", "all"),
+                   help="which spectra (default: test on the training data, all on another DB)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    p.add_argument("--no-figures", action="store_true", help="tables only")
+    args = p.parse_args(argv)
+    try:
+        res = evaluate_checkpoint(args.checkpoint, args.out, args.db, args.split, args.batch_size,
+                                  args.device, not args.no_figures)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{res['n']} spectra ({res['split']}); baseline: {res['summary']['baseline'].iloc[0]}")
+    print(res["table"])
+    print(f"wrote {args.out}/per_spectrum.parquet, summary.parquet, summary.txt, spectra.npz"
+          + (f" and {len(res['figures'])} figures" if res["figures"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

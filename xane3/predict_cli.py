@@ -1,0 +1,194 @@
+"""``python -m xane3.predict [--checkpoint CKPT | --ensemble DIR] STRUCTURE [...] --out DIR``
+
+Predict Fe K-edge XANES (or the checkpoint's absorbing element) for any structure
+ASE reads (CIF, POSCAR, extxyz, ...). Per structure, DIR gets STEM.csv (energy
+relative to E0, one spectrum column per site and, when the model predicts E0, one
+absolute-energy column per site; ensembles add the spread as SITE_std) and
+STEM.png; DIR/predictions.json lists every structure, its sites and E0s.
+
+Every absorbing site gives its own spectrum by default; --sites picks sites (one
+spectrum each) and --site-group pools several into one spectrum (as a
+multi-absorber FDMNES run averages them). Indices are 0-based atom indices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from ase import Atoms
+from ase.data import atomic_numbers, chemical_symbols
+from tqdm.auto import tqdm
+
+
+class PredictError(ValueError):
+    """A structure this checkpoint cannot predict; the message names the file."""
+
+
+def parse_indices(text: str) -> list[int]:
+    """``"3,7"`` -> [3, 7]; ranges ``"0-3"`` allowed."""
+    out: list[int] = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
+        try:
+            out.extend(range(int(lo), int(hi) + 1) if sep and lo else [int(part)])
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected atom indices like 3,7 or 0-5") from exc
+    if not out:
+        raise argparse.ArgumentTypeError(f"{text!r}: no atom indices")
+    return out
+
+
+def parse_element(text: str) -> int:
+    """``Fe`` or ``26`` -> 26."""
+    if text.isdigit() and 0 < int(text) < len(chemical_symbols):
+        return int(text)
+    sym = text.strip().capitalize()
+    if sym not in atomic_numbers:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an element symbol or atomic number")
+    return atomic_numbers[sym]
+
+
+def check_elements(atoms: Atoms, seen: set[int] | None, source: str) -> None:
+    """Elements the checkpoint never saw in training make its prediction meaningless."""
+    if seen is None:
+        return
+    unseen = sorted(set(int(z) for z in atoms.numbers) - seen)
+    if unseen:
+        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unseen)
+        known = ", ".join(chemical_symbols[z] for z in sorted(seen))
+        raise PredictError(f"{source}: contains {names}, which the checkpoint never saw in training "
+                           f"(trained on {known}); use --allow-unseen-elements to predict anyway")
+
+
+def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
+                group: list[int] | None) -> tuple[list[str], list[list[int]]]:
+    """(column labels, absorber groups) for one structure."""
+    sym = chemical_symbols[z_abs]
+    chosen = group if group is not None else sites
+    if chosen is None:
+        idx = [int(i) for i in np.flatnonzero(atoms.numbers == z_abs)]
+        if not idx:
+            raise PredictError(f"{source}: structure {atoms.get_chemical_formula()} has no {sym} atom "
+                               f"(the checkpoint predicts the {sym} K-edge)")
+        return [f"{sym}{i}" for i in idx], [[i] for i in idx]
+    bad = [i for i in chosen if not 0 <= i < len(atoms)]
+    if bad:
+        raise PredictError(f"{source}: site {bad[0]} out of range (0..{len(atoms) - 1})")
+    wrong = [f"{i} ({atoms[i].symbol})" for i in chosen if atoms.numbers[i] != z_abs]
+    if wrong:
+        raise PredictError(f"{source}: sites {', '.join(wrong)} are not {sym} atoms")
+    if group is not None:
+        return ["group_" + "_".join(f"{sym}{i}" for i in group)], [list(group)]
+    return [f"{sym}{i}" for i in sites], [[i] for i in sites]
+
+
+def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndarray],
+                  ensemble: bool) -> pd.DataFrame:
+    """Relative energy, then per site: spectrum, [spread], [absolute energy]."""
+    cols: dict[str, np.ndarray] = {"energy_rel_eV": energy}
+    for i, label in enumerate(labels):
+        cols[label] = pred["mean"][i]
+        if ensemble:
+            cols[f"{label}_std"] = pred["std"][i]
+        if np.isfinite(pred["e0"][i]):
+            cols[f"{label}_energy_abs_eV"] = energy + pred["e0"][i]
+    return pd.DataFrame(cols)
+
+
+def _unique_stems(paths: list[Path]) -> list[str]:
+    stems, seen = [], {}
+    for p in paths:
+        stem = p.stem or p.name
+        n = seen.get(stem, 0)
+        seen[stem] = n + 1
+        stems.append(stem if n == 0 else f"{stem}_{n}")
+    return stems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m xane3.predict", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("structures", nargs="+", metavar="STRUCTURE", help="structure files (anything ASE reads)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
+                                          "pretrained model, when installed)")
+    src.add_argument("--ensemble", metavar="DIR", help="every *.pt in DIR (and best.pt in subfolders): "
+                                                       "mean and spread over the members")
+    p.add_argument("--top-k", type=int, metavar="K", help="with --ensemble: the K members with the "
+                                                          "lowest validation loss")
+    p.add_argument("--absorber", type=parse_element, metavar="EL",
+                   help="absorbing element, e.g. Fe (default: the checkpoint's)")
+    sel = p.add_mutually_exclusive_group()
+    sel.add_argument("--sites", type=parse_indices, metavar="I,J", help="one spectrum per listed site")
+    sel.add_argument("--site-group", type=parse_indices, metavar="I,J",
+                     help="one spectrum pooled over the listed sites")
+    p.add_argument("--out", default="predictions", help="output directory (default: predictions)")
+    p.add_argument("--format", help="ASE format name when the file extension does not say")
+    p.add_argument("--allow-unseen-elements", action="store_true",
+                   help="predict even if a structure holds elements absent from the training data")
+    p.add_argument("--no-plots", action="store_true", help="CSV only")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from xane3.data.readers.structures import StructureError, read_structure
+    from xane3.ensemble import load_ensemble
+
+    try:
+        ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, args.device)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    z_abs = args.absorber or ens.absorber_z
+    if z_abs != ens.absorber_z:
+        print(f"error: the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
+              f"not {chemical_symbols[z_abs]}", file=sys.stderr)
+        return 2
+    seen = None if args.allow_unseen_elements else ens.elements
+    if seen is None and not args.allow_unseen_elements:
+        print("warning: the checkpoint does not record its training elements; not checking them",
+              file=sys.stderr)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [Path(s) for s in args.structures]
+    failures: list[str] = []
+    summary = []
+    multi = len(ens.models) > 1
+    for path, stem in tqdm(list(zip(paths, _unique_stems(paths))), desc="structures", unit="structure",
+                           disable=len(paths) < 2):
+        try:
+            atoms = read_structure(path, format=args.format)
+            labels, groups = site_groups(atoms, str(path), z_abs, args.sites, args.site_group)
+            check_elements(atoms, seen, str(path))
+            pred = ens.predict(atoms, groups)
+        except (StructureError, PredictError, ValueError) as exc:
+            failures.append(str(exc))
+            tqdm.write(f"error: {exc}", file=sys.stderr)
+            continue
+        spectra_frame(ens.energy, labels, pred, multi).to_csv(out / f"{stem}.csv", index=False)
+        if not args.no_plots:
+            from xane3.plots import plot_prediction
+
+            e0 = pred["e0"] if np.all(np.isfinite(pred["e0"])) else None
+            plot_prediction(out / f"{stem}.png", ens.energy, labels, pred["mean"],
+                            pred["std"] if multi else None, e0,
+                            f"{path.name}: {atoms.get_chemical_formula()}")
+        summary.append({"structure": str(path), "csv": f"{stem}.csv", "formula": atoms.get_chemical_formula(),
+                        "sites": labels, "groups": groups,
+                        "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
+                        "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
+    (out / "predictions.json").write_text(json.dumps(
+        {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "structures": summary,
+         "errors": failures}, indent=2))
+    print(f"{len(summary)} structure(s) predicted -> {out}" +
+          (f"; {len(failures)} failed (see above)" if failures else ""))
+    return 1 if failures else 0
