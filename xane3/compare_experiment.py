@@ -36,6 +36,7 @@ from xane3.metrics import compare
 PHASES = {"hematite": ("alpha-Fe2O3", "fe2o3.dat"), "magnetite": ("Fe3O4", "fe3o4.dat"),
           "wustite": ("FeO", "feo.dat")}
 GRID = np.linspace(-30.0, 100.0, 261)  # eV about each spectrum's own inflection E0 (0.5 eV steps)
+E0_WINDOW = (-30.0, 30.0)  # eV about the model's E0 where the prediction's inflection is sought
 _SHARED = Path(os.environ.get("XANE3_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 EXPERIMENT_DIR = _SHARED / "data" / "experimental-fe" / "normalized"
 
@@ -63,7 +64,8 @@ def normalise(energy: np.ndarray, mu: np.ndarray, source: str, e0: float | None 
 
 
 def site_average(energy: np.ndarray, spectra: np.ndarray, e0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average of per-site spectra on a common absolute axis (relative when E0 unknown)."""
+    """Average of per-site spectra on a common absolute axis, E0 + ``energy`` with E0
+    the sites' mean predicted E0 (a relative axis when E0 is unknown)."""
     if not np.all(np.isfinite(e0)):
         return energy.copy(), spectra.mean(0)
     axis = energy + float(np.mean(e0))
@@ -95,8 +97,12 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
     axis = members[0][0]  # members share the grid; their absolute axes differ by E0
     mean = np.mean([np.interp(axis, a, s) for a, s in members], axis=0)
     notes = []
+    # the model puts its edge near its own E0 (relative 0) by construction: look for the
+    # inflection within E0_WINDOW of it, never in a poorly trained far post-edge
+    rel = axis - (axis[0] - ens.energy[0])
+    win = (rel >= E0_WINDOW[0]) & (rel <= E0_WINDOW[1])
     try:
-        e0_pred = find_e0(axis, mean, f"{name} prediction")
+        e0_pred = find_e0(axis[win], mean[win], f"{name} prediction")
     except SpectrumError as exc:  # a poor model may predict no clear edge: align on its E0
         e0_pred = float(axis[0] - ens.energy[0])
         notes.append(f"{name}: no clear edge in the prediction ({exc}); aligned on its E0")
@@ -118,7 +124,8 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
            "pre_edge_error_eV": m["err_pre_ev"], "pre_edge_measured_eV": m["ref_pre_ev"] + e0_exp,
            "white_line_measured_eV": m["ref_wl_ev"] + e0_exp, "note": note}
     panel = {"title": f"{name} ({phase})", "energy": GRID + e0_exp, "measured": exp, "predicted": pred,
-             "std": std, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"}
+             "std": std, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"
+             + ("\nprediction not re-normalised" if "re-normalised" in note else "")}
     return row, panel
 
 

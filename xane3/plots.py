@@ -138,14 +138,15 @@ def plot_error_distribution(path: str | Path, model: pd.DataFrame, baseline: pd.
             bins = np.histogram_bin_edges(allv, bins=min(40, max(8, len(allv) // 4)))
             for name, v, color in vals:
                 ax.hist(v, bins=bins, histtype="stepfilled" if name == "XANE(3)" else "step",
-                        color=color, alpha=0.55 if name == "XANE(3)" else 1.0, lw=1.2,
-                        label=f"{name} (median {np.median(v):.3g})" if v.size else name)
+                        color=color, alpha=0.55 if name == "XANE(3)" else 1.0, lw=1.2, label=name)
             ax.set_xlabel(label)
-            ax.legend(loc="upper right", fontsize=6.5)
+            ax.set_title("median " + " | ".join(f"{n} {np.median(v):.3g}" for n, v, _ in vals if v.size),
+                         fontsize=7)
         for ax in list(axes.flat)[len(panels):]:
             ax.axis("off")
         axes[0, 0].set_ylabel("spectra")
         fig.tight_layout()
+        _top_legend(fig, axes[0, 0])
         return _save(fig, path)
 
 
@@ -196,12 +197,13 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
     plane, coloured and sized by the absorber-query attention weight of each atom."""
     centre = int(absorbers[0])
     j, vec = _neighbours(atoms, centre, radius)
+    pooled = np.isin(j, np.asarray(absorbers))  # other absorbers of the group: not attended to
+    other_abs, j, vec = vec[pooled], j[~pooled], vec[~pooled]
     w = np.array([weights.get(int(a), 0.0) for a in j])
+    vt = np.eye(3)
     if len(vec) >= 3:
         _, _, vt = np.linalg.svd(vec - vec.mean(0), full_matrices=False)
-        xyz = vec @ vt.T
-    else:
-        xyz = vec
+    xyz, xyz_abs = vec @ vt.T, other_abs @ vt.T
     inside = sum(weights.get(int(a), 0.0) for a in set(j.tolist()) - set(int(x) for x in absorbers))
     wmin, wmax = (float(w.min()), float(w.max())) if w.size else (0.0, 1.0)
     span = max(wmax - wmin, 1e-12)
@@ -215,7 +217,11 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
                         cmap="viridis", vmin=wmin, vmax=wmin + span, edgecolors="black", linewidths=0.4, zorder=2)
         ax.scatter([0], [0], marker="*", s=320, color="#d62728", edgecolors="black", linewidths=0.6,
                    zorder=3, label=f"absorber {atoms[centre].symbol}{centre}")
-        for k in np.argsort(-w)[:6]:
+        if len(xyz_abs):
+            ax.scatter(xyz_abs[:, 0], xyz_abs[:, 1], marker="*", s=120, color="#ff9896", edgecolors="black",
+                       linewidths=0.4, zorder=3, label="pooled absorbers")
+        first_shell = np.flatnonzero(dist < 2.6).tolist()
+        for k in dict.fromkeys(np.argsort(-w)[:5].tolist() + first_shell):
             ax.annotate(f"{atoms[int(j[k])].symbol}{int(j[k])}", (xyz[k, 0], xyz[k, 1]),
                         xytext=(4, 4), textcoords="offset points", fontsize=6.5, zorder=4)
         fig.colorbar(sc, ax=ax, label="attention weight")
@@ -223,8 +229,8 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
         ax.set_xlabel("principal axis 1 (Å)")
         ax.set_ylabel("principal axis 2 (Å)")
         ax.set_title((title + "\n" if title else "")
-                     + f"attention within {radius:g} Å: {inside:.0%} of the total "
-                     + f"(uniform weight {1 / max(len(weights), 1):.2g})", fontsize=8)
+                     + f"{inside:.0%} of the attention within {radius:g} Å; "
+                     + f"uniform weight {1 / max(len(weights), 1):.2g}", fontsize=8)
         ax.legend(loc="lower left", fontsize=7)
         fig.tight_layout()
         return _save(fig, path)
@@ -267,7 +273,12 @@ def plot_experiment(path: str | Path, panels: Sequence[dict]) -> Path:
                                 color=PRED["color"], alpha=0.2, lw=0)
             ax.set_title(p["title"])
             ax.set_xlabel("Energy (eV)")
-            ax.text(0.97, 0.04, p.get("note", ""), transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
+            note = p.get("note", "")
+            top_m, top_p = np.nanmax(p["measured"]), np.nanmax(p["predicted"])
+            if top_p > 2.5 * top_m:  # keep the measurement readable; say that the curve leaves the axis
+                ax.set_ylim(top=2.5 * top_m)
+                note += f"\nprediction reaches {top_p:.1f} (off scale)"
+            ax.text(0.97, 0.04, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
         axes[0, 0].set_ylabel("Normalised μ(E)")
         fig.tight_layout()
         _top_legend(fig, axes[0, 0])
