@@ -149,11 +149,22 @@ def breakdown(df: pd.DataFrame, lg: float, lc: float) -> pd.DataFrame:
 
 def format_table(summary: pd.DataFrame) -> str:
     cols = [c for c in TABLE_COLS if c in summary]
+    order = {k: i for i, k in enumerate(("all", *LABELS))}
+    preds = {k: i for i, k in enumerate(dict.fromkeys(summary["predictor"]))}
+    # model and baseline of one group on adjacent rows, so they read side by side
+    summary = summary.sort_values(["group_by", "group", "predictor"], key=lambda c: c.map(
+        order if c.name == "group_by" else preds if c.name == "predictor" else str), kind="stable")
     t = summary[["group_by", "group", "predictor", *cols]].rename(columns=TABLE_COLS)
     t["n"] = t["n"].astype(int)
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format",
                            lambda v: f"{v:.4g}"):
         return t.to_string(index=False)
+
+
+def _sample_name(meta: dict) -> str:
+    """A readable name: the file stem, else phase/facet/site kind, else the structure hash."""
+    labels = " ".join(str(meta[k]) for k in LABELS if meta.get(k) is not None)
+    return str(meta.get("name") or labels or meta.get("structure_id", ""))
 
 
 def _figures(out: Path, model, data: EvalData, df: pd.DataFrame, base_df: pd.DataFrame,
@@ -167,8 +178,7 @@ def _figures(out: Path, model, data: EvalData, df: pd.DataFrame, base_df: pd.Dat
     order = np.argsort(df["mse_spectrum"].to_numpy())
     picks = [order[0], order[len(order) // 2], order[-1]] if len(order) >= 3 else list(order)
     names = ["best", "median", "worst"][: len(picks)]
-    titles = [f"{n}: {ds.samples[idx[k]].meta.get('name') or ds.samples[idx[k]].meta.get('structure_id', '')}"[:48]
-              for n, k in zip(names, picks)]
+    titles = [f"{n}: {_sample_name(ds.samples[idx[k]].meta)}"[:48] for n, k in zip(names, picks)]
     notes = [f"MSE {df['mse_spectrum'].iloc[k]:.2e}, edge {df['err_edge_ev'].iloc[k]:+.2f} eV" for k in picks]
     figs = out / "figures"
     made = [plots.plot_examples(figs / "examples.png", ds.energy, ref[picks], pred[picks], mask[picks],

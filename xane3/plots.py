@@ -213,25 +213,34 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
         dist = np.linalg.norm(vec, axis=1)
         for k in np.flatnonzero(dist < 2.6):
             ax.plot([0, xyz[k, 0]], [0, xyz[k, 1]], color="0.75", lw=0.8, zorder=1)
-        sc = ax.scatter(xyz[order, 0], xyz[order, 1], c=w[order], s=12 + 220 * (w[order] - wmin) / span,
-                        cmap="viridis", vmin=wmin, vmax=wmin + span, edgecolors="black", linewidths=0.4, zorder=2)
-        ax.scatter([0], [0], marker="*", s=320, color="#d62728", edgecolors="black", linewidths=0.6,
-                   zorder=3, label=f"absorber {atoms[centre].symbol}{centre}")
+        sym = np.array([atoms[int(a)].symbol for a in j])
+        sc = None
+        for el, marker in zip(sorted(set(sym.tolist())), "osD^vph<>*"):  # one marker per element
+            sel = [k for k in order if sym[k] == el]
+            sc = ax.scatter(xyz[sel, 0], xyz[sel, 1], c=w[sel], s=12 + 220 * (w[sel] - wmin) / span,
+                            marker=marker, cmap="viridis", vmin=wmin, vmax=wmin + span, edgecolors="black",
+                            linewidths=0.4, zorder=2)
+            ax.scatter([], [], marker=marker, s=30, color="0.8", edgecolors="black", linewidths=0.4, label=el)
+        ax.scatter([0], [0], marker="*", s=320, color="#d62728", edgecolors="black", linewidths=0.6, zorder=3)
+        ax.scatter([], [], marker="*", s=80, color="#d62728", edgecolors="black", linewidths=0.4,
+                   label=f"absorber {atoms[centre].symbol}{centre}")  # legend proxy
         if len(xyz_abs):
-            ax.scatter(xyz_abs[:, 0], xyz_abs[:, 1], marker="*", s=120, color="#ff9896", edgecolors="black",
+            ax.scatter(xyz_abs[:, 0], xyz_abs[:, 1], marker="*", s=80, color="#ff9896", edgecolors="black",
                        linewidths=0.4, zorder=3, label="pooled absorbers")
         first_shell = np.flatnonzero(dist < 2.6).tolist()
         for k in dict.fromkeys(np.argsort(-w)[:5].tolist() + first_shell):
             ax.annotate(f"{atoms[int(j[k])].symbol}{int(j[k])}", (xyz[k, 0], xyz[k, 1]),
                         xytext=(4, 4), textcoords="offset points", fontsize=6.5, zorder=4)
-        fig.colorbar(sc, ax=ax, label="attention weight")
+        if sc is not None:
+            fig.colorbar(sc, ax=ax, label="attention weight")
         ax.set_aspect("equal")
         ax.set_xlabel("principal axis 1 (Å)")
         ax.set_ylabel("principal axis 2 (Å)")
         ax.set_title((title + "\n" if title else "")
                      + f"{inside:.0%} of the attention within {radius:g} Å; "
                      + f"uniform weight {1 / max(len(weights), 1):.2g}", fontsize=8)
-        ax.legend(loc="lower left", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=6, fontsize=7, handletextpad=0.2,
+                  columnspacing=0.8)
         fig.tight_layout()
         return _save(fig, path)
 
