@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ablations import table
-from ablations.specs import Spec, count_parameters, load_specs, resolve
+from ablations.specs import count_parameters, load_specs, resolve
 from xane3.config import Config, with_overrides
 
 # Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.

@@ -6,8 +6,8 @@ Stable public API::
 """
 
 from xane3.config import Config, DataConfig, ModelConfig, TrainConfig, with_overrides
+from xane3.inference import predict
 from xane3.model import XANE3
-from xane3.predict import predict
 from xane3.train.checkpoint import load_checkpoint
 
 __version__ = "0.1.0"

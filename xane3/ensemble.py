@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from xane3.predict import predict
+from xane3.inference import predict
 from xane3.train.checkpoint import load_checkpoint, read_checkpoint
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "xane3-feff-fe.pt"

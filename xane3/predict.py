@@ -1,72 +1,14 @@
-"""Predict spectra for any structure: ``predict(model, atoms, absorbers=None)``.
+"""``python -m xane3.predict``: the prediction command (see ``xane3.predict_cli``).
 
-The structure's graph is built once; every requested absorber site (or group of
-sites, pooled as in a multi-absorber FDMNES run) is read out from the same
-backbone pass.
+The function lives in ``xane3.inference`` and is re-exported as ``xane3.predict``;
+this module only gives the command its documented name.
 """
 
-from __future__ import annotations
+from xane3.inference import absorber_groups, predict
 
-from collections.abc import Sequence
+__all__ = ["absorber_groups", "predict"]
 
-import numpy as np
-import torch
-from ase import Atoms
-
-from xane3.data.graphs import StructureGraph, collate
-
-AbsorberSpec = Sequence[int] | Sequence[Sequence[int]] | None
-
-
-def default_absorber_z(model: torch.nn.Module) -> int:
-    meta = getattr(model, "checkpoint_meta", None) or {}
-    return int(meta.get("absorber_z", 26))
-
-
-def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = 26) -> list[list[int]]:
-    """Normalise ``absorbers`` to a list of index groups, checking them against ``atoms``."""
-    if absorbers is None:
-        idx = [i for i, z in enumerate(atoms.numbers) if z == absorber_z]
-        if not idx:
-            from ase.data import chemical_symbols
-            raise ValueError(
-                f"structure {atoms.get_chemical_formula()} has no {chemical_symbols[absorber_z]} "
-                f"atom to absorb (Z={absorber_z})"
-            )
-        return [[i] for i in idx]
-    groups = [[int(a)] if np.ndim(a) == 0 else [int(x) for x in a] for a in absorbers]
-    for g in groups:
-        if not g:
-            raise ValueError("an absorber group is empty")
-        bad = [a for a in g if a < 0 or a >= len(atoms)]
-        if bad:
-            raise ValueError(f"absorber index {bad[0]} out of range for {len(atoms)} atoms")
-    return groups
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, atoms: Atoms, absorbers: AbsorberSpec = None,
-            absorber_z: int | None = None, return_e0: bool = False):
-    """Spectra [n_groups, n_energy] on ``model.energy`` (numpy); E0 in eV too if asked."""
-    model.eval()
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    z_abs = absorber_z if absorber_z is not None else default_absorber_z(model)
-    groups = absorber_groups(atoms, absorbers, z_abs)
-    unseen = sorted(set(int(z) for z in atoms.numbers) - set(range(model.config.num_species)))
-    if unseen:
-        raise ValueError(f"atomic numbers {unseen} are outside the model's embedding")
-    graph = StructureGraph.from_atoms(atoms, model.config.r_max)
-    batch = collate([graph], [(0, g) for g in groups]).to(device, dtype)
-    out = model(batch)
-    spectra = out["spectrum"].float().cpu().numpy()
-    if not return_e0:
-        return spectra
-    e0 = model.e0_to_ev(out["e0"]).float().cpu().numpy() if "e0" in out else None
-    return spectra, e0
-
-
-if __name__ == "__main__":  # python -m xane3.predict: the command line lives in predict_cli
+if __name__ == "__main__":
     from xane3.predict_cli import main
 
     raise SystemExit(main())

@@ -7,9 +7,10 @@ slab holding 27 absorbers is one graph and 27 targets, not 27 graphs.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from ase import Atoms

@@ -9,8 +9,8 @@ graph copy per absorber (``absorber`` batching), gives the same predictions.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch

@@ -7,7 +7,7 @@ every training spectrum exactly once, but a batch touches few structures.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch

@@ -8,7 +8,7 @@ the structure they were made from, the honest test of generalisation.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
