@@ -123,15 +123,15 @@ class XASDataset:
     def from_records(cls, records: Iterable, cfg: DataConfig, name: str = "",
                      skip_bad: bool = False) -> XASDataset:
         """Raw reader records -> normalised samples on the configured grid."""
-        from xane3.data.normalize import SpectrumError, normalize_record
+        from xane3.data.normalize import SpectrumError
+        from xane3.data.targets import make_target
 
-        grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
         rows = []
         for rec in records:
             if rec.atoms is None:
                 raise ValueError(f"{rec.source}: spectrum has no structure; cannot train on it")
             try:
-                norm = normalize_record(rec, grid)
+                norm = make_target(rec, cfg)
             except SpectrumError:
                 if skip_bad:
                     continue
