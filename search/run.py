@@ -1,0 +1,250 @@
+"""``python -m search.run``: distributed hyperparameter search for XANE(3).
+
+Optuna TPE (constant liar, so concurrent trials do not crowd one region) proposes
+override dicts from a named space; Ray Tune runs each as one ``xane3`` training
+run, ASHA stops poor trials between epochs. Every trial lands in
+``results/trials.parquet`` and ``results/epochs.parquet``, logs to its own W&B run
+(offline by default) and the best trial's config is written as
+``<experiments-dir>/<name>/best_config.json`` for ``python -m xane3.train --config``.
+
+  python -m search.run --space irreps_basis --gpus 8 --trials 64 --data fe.db
+  python -m search.run --space optim --gpus 8 --gpus-per-trial 0.25 --cpus-per-trial 2
+  python -m search.run --name irreps_basis-20260101-120000 --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from optuna.exceptions import UpdateFinishedTrialError
+from ray.tune.search.optuna import OptunaSearch
+
+from search import runner
+from search.results import read_table
+from search.spaces import describe_spaces, get_space
+from search.trainable import OBJECTIVE
+from xane3.config import Config, parse_set
+
+
+class SpaceFn:
+    """The define-by-run function OptunaSearch calls; picklable for Tune's searcher state."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        return {"overrides": get_space(self.name)(trial), "optuna_trial": trial.number}
+
+
+class ResumableOptunaSearch(OptunaSearch):
+    """OptunaSearch that tolerates results of a trial the study already finished.
+
+    Tune snapshots its state every few seconds; a trial that ended (and was told to
+    Optuna) after the last snapshot runs again from its last checkpoint on --resume.
+    The study keeps its first value (the same: resumed training is deterministic)
+    instead of the driver crashing on ``UpdateFinishedTrialError``.
+    """
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        try:
+            super().on_trial_result(trial_id, result)
+        except UpdateFinishedTrialError:
+            pass
+
+
+def make_storage(spec: str | None, exp_dir: Path, parallel: int) -> Any:
+    """Journal file in the experiment folder by default; RDB URL for many drivers; no SQLite."""
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    if not spec:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(exp_dir / "optuna.journal")))
+    if spec.startswith("sqlite"):
+        if parallel > 1:
+            raise ValueError(f"--storage {spec}: SQLite cannot take {parallel} parallel trials' "
+                             "writes; use the default journal file or a PostgreSQL/MySQL URL")
+        return RDBStorage(spec)
+    if "://" in spec:
+        return RDBStorage(spec)
+    return JournalStorage(JournalFileBackend(str(Path(spec).resolve())))
+
+
+def make_searcher(exp: runner.Experiment, storage: Any, enqueue: list[dict[str, Any]] | None) -> Any:
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    sampler = optuna.samplers.TPESampler(seed=exp.seed, constant_liar=True, multivariate=True,
+                                         group=True)
+    return ResumableOptunaSearch(space=SpaceFn(exp.space or ""), metric=OBJECTIVE, mode="min",
+                        sampler=sampler, study_name=exp.name, storage=storage,
+                        points_to_evaluate=enqueue or None)
+
+
+def make_scheduler(exp: runner.Experiment) -> Any:
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if exp.scheduler == "none":
+        return FIFOScheduler()
+    # max_t one past the last epoch: the trial's final summary report is never cut off
+    return ASHAScheduler(time_attr="training_iteration", metric=OBJECTIVE, mode="min",
+                         max_t=exp.max_epochs + 1, grace_period=max(1, exp.max_epochs // 10),
+                         reduction_factor=3)
+
+
+def close_orphans(storage: Any, study_name: str) -> int:
+    """Mark study trials left RUNNING (asked just before a driver died) as FAIL."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    n = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        storage.set_trial_user_attr(t._trial_id, "orphaned", "driver died before Tune recorded it")
+        storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+        n += 1
+    return n
+
+
+def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0,
+               gpus_per_trial: float | None = None, cpus_per_trial: float = 1.0,
+               max_epochs: int | None = None, scheduler: str = "asha", data: str | None = None,
+               name: str | None = None, resume: bool = False, address: str | None = None,
+               storage: str | None = None, wandb: str = "offline", seed: int = 0,
+               preset: str = "paper", extra: dict[str, Any] | None = None,
+               results_dir: str | Path = "results", experiments_dir: str | Path = "runs/search",
+               enqueue: list[dict[str, Any]] | None = None, num_cpus: int | None = None,
+               verbose: int = 1) -> Path:
+    """Run (or resume) a search; returns the experiment directory."""
+    if not name:
+        if resume:
+            raise ValueError("--resume needs --name of the experiment to continue")
+        name = f"{space}-{time.strftime('%Y%m%d-%H%M%S')}"
+    exp_dir = runner.prepare(name, experiments_dir, resume)
+    if resume:
+        exp = runner.Experiment.load(exp_dir)
+        print(f"resuming {exp.name}: space, trials, data and epochs come from "
+              f"{exp_dir / 'experiment.json'}")
+    else:
+        get_space(space)
+        if scheduler not in ("asha", "none"):
+            raise ValueError(f"--scheduler {scheduler}: expected asha or none")
+        base = runner.base_overrides(preset, data, max_epochs, seed, extra)
+        exp = runner.Experiment(
+            name=name, kind="search", base=base, space=space, trials=trials, scheduler=scheduler,
+            max_epochs=int(base.get("train.epochs", Config().train.epochs)), seed=seed,
+            storage=storage, wandb=wandb, results_dir=str(Path(results_dir).resolve()))
+    gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
+    if gpt and not gpus and not address:
+        raise ValueError("--gpus-per-trial needs --gpus")
+    started, warning = runner.init_ray(address, gpus, num_cpus), None
+    try:
+        warning = runner.gpu_warning(gpus, address) if gpus else None
+        if warning:
+            print(warning, file=sys.stderr)
+        parallel = runner.concurrency(exp.trials, gpt, cpus_per_trial)
+        store = make_storage(exp.storage, exp_dir, parallel)
+        if not resume:
+            exp.save(exp_dir)
+        runner.execute(
+            exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
+            max_concurrent=parallel, search_alg=None if resume else make_searcher(exp, store, enqueue),
+            scheduler=None if resume else make_scheduler(exp), num_samples=exp.trials,
+            verbose=verbose)
+        orphans = close_orphans(store, exp.name)
+        if orphans:
+            print(f"{orphans} Optuna trial(s) asked just before the driver died were marked FAIL")
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    if warning:
+        print(warning, file=sys.stderr)
+    report(exp, exp_dir)
+    return exp_dir
+
+
+def report(exp: runner.Experiment, exp_dir: Path, top: int = 10) -> None:
+    """Print the summary table and the best config; write best_config.json."""
+    import pandas as pd
+
+    df = read_table(exp.results_dir, exp.tables[0], exp.name)
+    if df.empty:
+        print("no trials recorded")
+        return
+    searched = sorted({k for p in df["params_json"].dropna() for k in json.loads(p)})
+    cols = ["trial_id", "status", OBJECTIVE, "epochs_run", "device", "gpu_ids", "wall_time_s"]
+    table = df.sort_values(OBJECTIVE, na_position="last")[cols + searched]
+    counts = df["status"].value_counts().to_dict()
+    with pd.option_context("display.width", 200, "display.max_columns", 40):
+        print(f"\n{exp.name}: {len(df)} trials {counts}\n{table.head(top).to_string(index=False)}")
+    ok = df[(df["status"] != "failed") & df[OBJECTIVE].notna() & df["config_json"].notna()]
+    if ok.empty:
+        print("no successful trial: no best_config.json")
+        return
+    best = ok.sort_values(OBJECTIVE).iloc[0]
+    cfg = Config.from_dict(json.loads(best["config_json"]))
+    cfg.train.device = "auto"  # where it ran is not part of the recipe
+    cfg.save(exp_dir / "best_config.json")
+    default = Config().flat()
+    recipe = {k: v for k, v in cfg.flat().items() if v != default.get(k)}
+    print(f"\nbest trial {best['trial_id']} ({OBJECTIVE}={best[OBJECTIVE]:.6g}, {best['status']}); "
+          f"searched: {best['params_json']}\nits config (differences from the defaults):\n"
+          f"{json.dumps(recipe, indent=2)}")
+    print(f"best config: {exp_dir / 'best_config.json'}  "
+          f"(python -m xane3.train --config {exp_dir / 'best_config.json'} --out DIR)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__,
+                                epilog=describe_spaces(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--space", default="irreps_basis", help="search space (listed below)")
+    p.add_argument("--trials", type=int, default=16, help="number of trials (default 16)")
+    p.add_argument("--gpus", type=float, default=0, help="GPUs in all (0: CPU only)")
+    p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="default 1")
+    p.add_argument("--max-epochs", type=int, help="epochs per trial (default: the preset's)")
+    p.add_argument("--scheduler", choices=("asha", "none"), default="asha")
+    p.add_argument("--data", help="ASE DB from `python -m xane3.data ingest` (default: embedded set)")
+    p.add_argument("--name", help="experiment name (default: <space>-<time>)")
+    p.add_argument("--resume", action="store_true", help="continue the experiment --name")
+    p.add_argument("--address", help="existing Ray cluster (default: a private local instance)")
+    p.add_argument("--storage", help="Optuna storage: RDB URL or journal file "
+                   "(default: <experiment dir>/optuna.journal; SQLite refused for parallel trials)")
+    p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="offline")
+    p.add_argument("--seed", type=int, default=0, help="TPE sampler and training seed")
+    p.add_argument("--preset", choices=("tiny", "paper"), default="paper", help="base config")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="extra base override, e.g. train.max_steps_per_epoch=4 (repeatable)")
+    p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")
+    p.add_argument("--experiments-dir", default="runs/search",
+                   help="experiment folders: Tune state, Optuna journal, W&B runs, best_config.json")
+    p.add_argument("--quiet", action="store_true", help="no Tune progress table")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
+    a = p.parse_args(argv)
+    try:
+        run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
+                   cpus_per_trial=a.cpus_per_trial, max_epochs=a.max_epochs, scheduler=a.scheduler,
+                   data=a.data, name=a.name, resume=a.resume, address=a.address, storage=a.storage,
+                   wandb=a.wandb, seed=a.seed, preset=a.preset, extra=parse_set(a.set),
+                   results_dir=a.results_dir, experiments_dir=a.experiments_dir,
+                   verbose=0 if a.quiet else 1)
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

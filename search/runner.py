@@ -1,0 +1,251 @@
+"""Run trials on Ray Tune: the engine under the search CLI and the ablation runner.
+
+Both go through :func:`execute`: the same trainable, the same tables and the same
+resume logic. A search passes an Optuna searcher and ASHA; :func:`run_trials`
+passes a fixed list of override dicts (a grid over them, FIFO scheduling).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the Parquet tables are the log
+os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")  # experiment state: less to redo on resume
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+from search.results import TableWriter, read_table  # noqa: E402
+from search.trainable import StopHook, TrialSetup, train_trial  # noqa: E402
+from xane3.config import Config, preset, with_overrides  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Experiment:
+    """What defines an experiment; saved as ``<experiment dir>/experiment.json`` for --resume."""
+
+    name: str
+    kind: str  # search | trials
+    base: dict[str, Any]
+    max_epochs: int
+    trials: int = 0
+    space: str | None = None
+    scheduler: str = "asha"
+    seed: int = 0
+    storage: str | None = None
+    wandb: str = "offline"
+    results_dir: str = "results"
+    tables: tuple[str, str] = ("trials", "epochs")
+    configs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def save(self, exp_dir: Path) -> None:
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        (exp_dir / "experiment.json").write_text(json.dumps(asdict(self), indent=2, default=str))
+
+    @classmethod
+    def load(cls, exp_dir: Path) -> Experiment:
+        path = exp_dir / "experiment.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no experiment to resume")
+        d = json.loads(path.read_text())
+        d["tables"] = tuple(d["tables"])
+        d["configs"] = [(str(a), dict(b)) for a, b in d.get("configs", [])]
+        return cls(**d)
+
+
+def check_name(name: str) -> str:
+    """Names become partition folders: start with a letter so pyarrow keeps them strings."""
+    if not NAME_RE.match(name):
+        raise ValueError(f"experiment name {name!r}: use letters, digits, '_', '-', '.', "
+                         "starting with a letter")
+    return name
+
+
+def base_overrides(preset_name: str | None, data: str | None, max_epochs: int | None,
+                   seed: int | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The overrides every trial starts from; validated here, before Ray starts."""
+    base = preset(preset_name) if preset_name else {}
+    base.update(extra or {})
+    if data:
+        db = Path(data).expanduser().resolve()  # trials run in their own working directories
+        if not db.exists():
+            raise FileNotFoundError(f"--data {data}: no such database")
+        base["data.db"] = str(db)
+    elif not base.get("data.db"):
+        try:
+            import xane3.data.embedded  # noqa: F401
+        except ImportError as exc:
+            raise FileNotFoundError("the embedded data set is not available in this checkout; "
+                                    "pass --data DB (from `python -m xane3.data ingest`)") from exc
+    if max_epochs is not None:
+        base["train.epochs"] = int(max_epochs)
+    if seed is not None:
+        base["train.seed"] = int(seed)
+    with_overrides(Config(), base)  # unknown keys fail now, not in every trial
+    return base
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                             text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{sha}+dirty" if sha and dirty else sha
+
+
+def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> bool:
+    """Join ``address`` or start a private instance (never a stray cluster); True if started here."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+           "WANDB_SILENT": "true", "TQDM_DISABLE": "1"}
+    kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": True}
+    if address:
+        ray.init(address=address, **kw)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=gpus, include_dashboard=False, **kw)
+    return True
+
+
+def gpu_warning(gpus: float, address: str | None) -> str | None:
+    """A loud message when Ray is told about more GPUs than CUDA really has."""
+    import ray
+    import torch
+
+    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if address:
+        cluster = ray.cluster_resources().get("GPU", 0)
+        if gpus > cluster:
+            return f"--gpus {gpus:g} but the cluster at {address} offers only {cluster:g} GPUs"
+        return None
+    if gpus > present:
+        bar = "!" * 78
+        return (f"\n{bar}\n!! WARNING: --gpus {gpus:g} but only {present} CUDA device(s) are present.\n"
+                f"!! Ray schedules {gpus:g} *logical* GPUs; trials without a real GPU run on CPU\n"
+                f"!! (each trial records the device it used in the trials table).\n{bar}\n")
+    return None
+
+
+def concurrency(trials: int, gpus_per_trial: float, cpus_per_trial: float) -> int:
+    """How many trials fit at once on the Ray cluster's resources."""
+    import ray
+
+    res = ray.cluster_resources()
+    fits = [trials, math.floor(res.get("CPU", 1) / cpus_per_trial + 1e-9) if cpus_per_trial else trials]
+    if gpus_per_trial:
+        fits.append(math.floor(res.get("GPU", 0) / gpus_per_trial + 1e-9))
+    n = min(fits)
+    if n < 1:
+        raise ValueError(f"a trial needs {cpus_per_trial:g} CPU and {gpus_per_trial:g} GPU but the "
+                         f"cluster has {res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU")
+    return int(n)
+
+
+def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: float,
+            cpus_per_trial: float, max_concurrent: int, search_alg: Any = None,
+            scheduler: Any = None, param_space: dict[str, Any] | None = None,
+            num_samples: int = 1, verbose: int = 1) -> None:
+    """Run (or resume) the Tune experiment in ``exp_dir/tune``; Ray must be initialised."""
+    from ray import tune
+
+    setup = TrialSetup(base=exp.base, experiment=exp.name, experiment_dir=str(exp_dir),
+                       wandb_mode=exp.wandb)
+    resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+    trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
+    trainable.__mixins__ = (StopHook,)  # Tune's hook for extending a function trainable
+    path = str(exp_dir / "tune")
+    if resume:
+        if not tune.Tuner.can_restore(path):
+            raise FileNotFoundError(f"{path}: no Tune experiment state to resume")
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+    else:
+        writer = TableWriter(exp.results_dir, exp.name, exp.base, exp.tables, git_commit())
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=scheduler,
+                                        num_samples=num_samples,
+                                        max_concurrent_trials=max_concurrent),
+            param_space=param_space or {},
+            run_config=tune.RunConfig(
+                name="tune", storage_path=str(exp_dir), callbacks=[writer], verbose=verbose,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                failure_config=tune.FailureConfig(max_failures=0)))
+    # the Parquet tables replace Tune's result.json files: do not warn that they are missing
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    tuner.fit()
+
+
+def prepare(name: str, experiments_dir: str | Path, resume: bool) -> Path:
+    exp_dir = (Path(experiments_dir) / check_name(name)).resolve()
+    if not resume and (exp_dir / "tune").exists():
+        raise FileExistsError(f"{exp_dir} exists: pass --resume to continue it, or another --name")
+    return exp_dir
+
+
+def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: float = 0,
+               gpus_per_trial: float | None = None, cpus_per_trial: float = 1.0,
+               address: str | None = None, resume: bool = False, wandb: str = "offline",
+               results_table: str = "ablations", preset_name: str | None = "paper",
+               data: str | None = None, max_epochs: int | None = None, seed: int | None = None,
+               extra: dict[str, Any] | None = None, results_dir: str | Path = "results",
+               experiments_dir: str | Path = "runs/search", num_cpus: int | None = None,
+               verbose: int = 1) -> Any:
+    """Train each ``(label, overrides)`` once through the search trainable and tables.
+
+    Rows go to ``<results_dir>/<results_table>.parquet`` (epochs to
+    ``<results_table>_epochs.parquet``), with ``label`` naming the config. Returns
+    this experiment's rows as a DataFrame.
+    """
+    labels = [label for label, _ in configs]
+    if len(set(labels)) != len(labels):
+        raise ValueError("run_trials: labels must be unique")
+    exp_dir = prepare(name, experiments_dir, resume)
+    if resume:
+        exp = Experiment.load(exp_dir)
+    else:
+        base = base_overrides(preset_name, data, max_epochs, seed, extra)
+        for _label, overrides in configs:  # a bad spec fails before anything starts
+            with_overrides(Config(), {**base, **overrides})
+        exp = Experiment(name=name, kind="trials", base=base,
+                         max_epochs=int(base.get("train.epochs", Config().train.epochs)),
+                         trials=len(configs), scheduler="none", wandb=wandb,
+                         results_dir=str(Path(results_dir).resolve()),
+                         tables=(results_table, f"{results_table}_epochs"),
+                         configs=[(label, dict(o)) for label, o in configs])
+        exp.save(exp_dir)
+    from ray import tune
+
+    gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
+    started = init_ray(address, gpus, num_cpus)
+    try:
+        warning = gpu_warning(gpus, address) if gpus else None
+        if warning:
+            print(warning, file=sys.stderr)
+        specs = [{"label": label, "overrides": o} for label, o in exp.configs]
+        execute(exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
+                max_concurrent=concurrency(len(specs), gpt, cpus_per_trial),
+                param_space={"spec": tune.grid_search(specs)}, verbose=verbose)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+    return read_table(exp.results_dir, exp.tables[0], exp.name)
