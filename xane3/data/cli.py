@@ -1,0 +1,122 @@
+"""``python -m xane3.data``: build a spectra database (ingest) and summarise one (info)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from xane3.data.database import IngestReport, Source, ingest, summarize
+from xane3.data.normalize import parse_grid
+
+
+def _sources(args: argparse.Namespace) -> list[Source]:
+    """One lazily read Source per run/pair, so a bad file is skipped, not fatal."""
+    from xane3.data.readers.fdmnes import find_runs, read_fdmnes_run
+    from xane3.data.readers.feff import find_feff_runs, read_feff_dir
+    from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
+
+    out: list[Source] = []
+    for root in args.fdmnes or []:
+        runs = find_runs(root)
+        if not runs:
+            raise SystemExit(f"error: {root}: no FDMNES run (fdmfile.txt or *_conv.txt) found")
+        out += [Source(str(r), lambda r=r: read_fdmnes_run(r)) for r in runs]
+    for root in args.feff or []:
+        runs = find_feff_runs(root)
+        if not runs:
+            raise SystemExit(f"error: {root}: no xmu.dat found")
+        out += [Source(str(r), lambda r=r: read_feff_dir(r)) for r in runs]
+    for root in args.xanesnet or []:
+        out += [Source(str(s), lambda x=x, s=s: [read_xanesnet_pair(x, s)])
+                for x, s in xanesnet_pairs(root, args.limit)]
+    return out
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    if not (args.fdmnes or args.feff or args.xanesnet):
+        raise SystemExit("error: give at least one of --fdmnes, --feff, --xanesnet")
+    try:
+        grid = parse_grid(args.grid)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    try:
+        sources = _sources(args)
+    except ValueError as exc:  # e.g. a XANESNET folder without xyz/ and xanes/
+        raise SystemExit(f"error: {exc}") from exc
+    report: IngestReport = ingest(sources, args.db, grid, progress=not args.no_progress, total=len(sources))
+    print(report.summary())
+    return 1 if args.strict and report.skipped else 0
+
+
+def _format_info(s: dict) -> str:
+    cov = s["coverage"]
+    lines = [f"database   {s['db']}", f"rows       {s['rows']}", f"structures {s['structures']}",
+             "elements   " + ", ".join(f"{k} ({v})" for k, v in s["elements"].items()),
+             "absorbers  " + ", ".join(f"{k}: {v}" for k, v in s["absorbers"].items()),
+             f"grid       {s['grid']} (e_min, e_max, n; eV relative to E0)",
+             f"coverage   mean {cov['mean_fraction']:.3f} of grid points, {cov['full_rows']} rows fully covered"]
+    if cov["start_range"]:
+        lines.append(f"           covered from {cov['start_range']} to {cov['end_range']} eV")
+    for kind, e in s["e0"].items():
+        lines.append(f"e0 {kind:<12} {e['min']:.2f} .. {e['max']:.2f} eV (mean {e['mean']:.2f}, n={e['n']})")
+    for key, counts in s["labels"].items():
+        lines.append(f"{key:<10} " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+    lines.append(f"with parent {s['with_parent']}")
+    return "\n".join(lines)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    try:
+        s = summarize(args.db)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"error: {exc}") from exc
+    print(json.dumps(s, indent=2) if args.json else _format_info(s))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m xane3.data", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    ing = sub.add_parser("ingest", help="read FDMNES/FEFF/XANESNET files into an ASE SQLite DB",
+                         description="Normalise spectra onto a grid relative to E0 and write one DB row "
+                                     "per spectrum; re-ingesting a file replaces its row; bad files "
+                                     "are skipped and listed with the reason.")
+    ing.add_argument("--fdmnes", nargs="+", type=Path, metavar="DIR",
+                     help="FDMNES run directories (or folders containing them)")
+    ing.add_argument("--feff", nargs="+", type=Path, metavar="DIR",
+                     help="FEFF run directories with xmu.dat + feff.inp (or folders containing them)")
+    ing.add_argument("--xanesnet", nargs="+", type=Path, metavar="DIR",
+                     help="XANESNET data folders holding xyz/ and xanes/")
+    ing.add_argument("--limit", type=int, default=None, help="read only the first N pairs (by name) of each --xanesnet folder")
+    ing.add_argument("--db", type=Path, required=True, metavar="OUT.db", help="database to create or update")
+    ing.add_argument("--grid", default="-30,100,150", metavar="E_MIN,E_MAX,N",
+                     help="energy grid relative to E0 in eV (default: -30,100,150)")
+    ing.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ing.add_argument("--strict", action="store_true", help="exit with status 1 if anything was skipped")
+    ing.set_defaults(func=cmd_ingest)
+    inf = sub.add_parser("info", help="summarise a spectra database",
+                         description="Rows, structures, elements, grid coverage, E0 range and labels.")
+    inf.add_argument("--db", type=Path, required=True, metavar="DB")
+    inf.add_argument("--json", action="store_true", help="print the summary as JSON")
+    inf.set_defaults(func=cmd_info)
+    return p
+
+
+def _join_grid(argv: list[str]) -> list[str]:
+    """``--grid -30,100,150`` -> ``--grid=-30,100,150`` (argparse takes "-30,..." for an option)."""
+    out: list[str] = []
+    it = iter(argv)
+    for a in it:
+        out.append(f"--grid={next(it, '')}" if a == "--grid" else a)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(_join_grid(sys.argv[1:] if argv is None else list(argv)))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

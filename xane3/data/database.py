@@ -1,0 +1,252 @@
+"""The spectra database: an ASE SQLite file with one row per spectrum.
+
+Schema (also in the README):
+- ``row.toatoms()``: the structure (cell and pbc kept; periodic when known).
+- ``row.data``: ``energy`` (grid, eV relative to E0), ``spectrum`` (normalised,
+  NaN where not covered), ``mask`` (covered grid points), ``absorbers`` (atom
+  indices this spectrum averages over), ``meta`` (non-scalar reader metadata).
+- key-value pairs: ``e0`` (absolute eV), ``e0_kind`` (fermi | inflection),
+  ``edge_step``, ``absorber_z``, ``n_absorbers``, ``source`` (the file; the
+  re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc) and,
+  when the reader knows them, ``parent``, ``phase``, ``facet``, ``site_kind``,
+  ``code``, ``convolved`` and other scalar metadata. ASE forbids None values,
+  reserved names and strings that read as numbers: None is dropped, keys are
+  sanitised, and a numeric-looking string such as facet ``001`` becomes ``(001)``.
+- ``db.metadata["grid"] = [e_min, e_max, n]``: every row shares this grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.data import chemical_symbols
+from ase.db import connect
+from ase.db.core import reserved_keys
+from tqdm.auto import tqdm
+
+from xane3.data.normalize import default_grid, normalize_record
+from xane3.data.readers.structures import validate_structure
+from xane3.data.record import SpectrumRecord
+
+SCHEMA = "xane3-spectra/1"
+_KEY_RE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def structure_id(atoms: Atoms, decimals: int = 4) -> str:
+    """Stable 16-hex id: numbers, positions, cell (rounded) and pbc."""
+    h = hashlib.sha256()
+    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    for arr in (atoms.positions, atoms.cell.array):
+        h.update((np.round(np.asarray(arr, dtype=np.float64), decimals) + 0.0).tobytes())  # +0.0: no -0.0
+    h.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _is_numeric_string(value: str) -> bool:
+    if value.strip().lower() in {"true", "false"}:
+        return True
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def clean_key_value_pairs(pairs: dict[str, Any]) -> dict[str, Any]:
+    """Make pairs acceptable to ase.db: drop None/NaN, plain Python scalars,
+    lower-case identifier keys (never read as formulas) that are not ASE-reserved
+    (``energy`` -> ``x_energy``), numeric-looking strings wrapped in parentheses."""
+    out: dict[str, Any] = {}
+    for key, value in pairs.items():
+        if value is None:
+            continue
+        k = _KEY_RE.sub("_", str(key)).lower()
+        if not k or k[0].isdigit():
+            k = "k_" + k
+        if k in reserved_keys:
+            k = "x_" + k
+        if isinstance(value, (bool, np.bool_)):
+            out[k] = bool(value)
+        elif isinstance(value, (int, np.integer)):
+            out[k] = int(value)
+        elif isinstance(value, (float, np.floating)):
+            if math.isfinite(float(value)):
+                out[k] = float(value)
+        elif isinstance(value, str):
+            out[k] = f"({value})" if _is_numeric_string(value) else value
+    return out
+
+
+@dataclass
+class Source:
+    """A lazily read input: ``read()`` returns its records or raises; ``name`` is reported."""
+
+    name: str
+    read: Callable[[], list[SpectrumRecord]]
+
+
+@dataclass
+class IngestReport:
+    db_path: str
+    added: int = 0
+    replaced: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+
+    @property
+    def written(self) -> int:
+        return self.added + self.replaced
+
+    def summary(self) -> str:
+        lines = [f"{self.db_path}: {self.added} added, {self.replaced} replaced, {len(self.skipped)} skipped"]
+        lines += [f"  skipped {src}: {reason}" for src, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def _grid_spec(grid: np.ndarray) -> list[float]:
+    return [float(grid[0]), float(grid[-1]), int(len(grid))]
+
+
+def source_key(source: str | Path) -> str:
+    """The re-ingest key: the resolved path when ``source`` is a file, else as given."""
+    p = Path(source)
+    return str(p.resolve()) if p.exists() else str(source)
+
+
+def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[str, Any], dict[str, Any]]:
+    """(atoms, key_value_pairs, data) for one record; raises ValueError naming the file."""
+    if record.atoms is None:
+        raise ValueError(f"{record.source}: no structure: a spectrum without one cannot be ingested")
+    validate_structure(record.atoms, record.source, record.absorbers, record.absorber_z)
+    norm = normalize_record(record, grid)
+    atoms = record.atoms.copy()
+    atoms.calc = None
+    scalars = {k: v for k, v in record.meta.items() if not isinstance(v, (list, tuple, dict, np.ndarray))}
+    extra = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in record.meta.items()
+             if k not in scalars}
+    kvp = clean_key_value_pairs({
+        **scalars, "e0": norm.e0, "e0_kind": norm.e0_kind, "edge_step": norm.edge_step,
+        "absorber_z": int(record.absorber_z), "n_absorbers": len(record.absorbers),
+        "source": source_key(record.source), "structure_id": structure_id(atoms)})
+    data = {"energy": norm.energy, "spectrum": norm.spectrum, "mask": norm.mask,
+            "absorbers": np.asarray(record.absorbers, dtype=np.int64), "meta": extra}
+    return atoms, kvp, data
+
+
+def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: np.ndarray | None = None,
+           progress: bool = True, total: int | None = None) -> IngestReport:
+    """Normalise and store records (or lazily read Sources) in ``db_path``.
+
+    A row is keyed on its ``source``: re-ingesting replaces it, never duplicates.
+    A source or record that fails (unreadable, no structure, overlapping atoms, no
+    absorber, cannot be normalised) is skipped and listed with its reason.
+    A DB written on another grid is refused (its rows could not be mixed).
+    """
+    grid = default_grid() if grid is None else np.asarray(grid, dtype=float)
+    db_path = Path(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    report = IngestReport(str(db_path))
+    lock = Path(f"{db_path}.lock")
+    if lock.exists():  # ase waits forever on a lock file a killed writer left behind
+        raise FileExistsError(f"{lock} exists: another process is writing {db_path.name}, or a killed "
+                              "run left it behind (delete it if nothing else writes this DB)")
+    db = connect(str(db_path), type="db")
+    meta = dict(db.metadata)
+    if "grid" in meta and not np.allclose(meta["grid"], _grid_spec(grid)):
+        raise ValueError(f"{db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
+    if "grid" not in meta:
+        db.metadata = {**meta, "grid": _grid_spec(grid), "schema": SCHEMA}
+    existing = {row.source: (row.id, set(row.key_value_pairs))
+                for row in db.select(include_data=False) if "source" in row}
+    with db:  # one transaction: fast for thousands of rows
+        for item in tqdm(items, total=total, disable=not progress, desc="ingest", unit="file"):
+            if isinstance(item, Source):
+                try:
+                    records = item.read()
+                except Exception as exc:  # report any unreadable file and go on
+                    report.skipped.append((item.name, f"{type(exc).__name__}: {exc}"))
+                    continue
+            else:
+                records = [item]
+            for rec in records:
+                try:
+                    atoms, kvp, data = row_payload(rec, grid)
+                except Exception as exc:
+                    report.skipped.append((str(rec.source), f"{type(exc).__name__}: {exc}"))
+                    continue
+                old = existing.get(kvp["source"])
+                if old is None:
+                    existing[kvp["source"]] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
+                    report.added += 1
+                else:  # in place: ase's delete() vacuums the whole file on every call
+                    db.update(old[0], atoms=atoms, delete_keys=sorted(old[1] - set(kvp)), data=data, **kvp)
+                    existing[kvp["source"]] = (old[0], set(kvp))
+                    report.replaced += 1
+    return report
+
+
+def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]:
+    """Plain dicts per row: id, atoms, energy, spectrum, mask, absorbers, meta, and
+    every key-value pair; ``selection`` is passed to ``db.select`` (e.g. code="feff")."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise FileNotFoundError(f"{db_path}: no such database")
+    db = connect(str(db_path), type="db")
+    for row in db.select(**selection):
+        data = row.data
+        yield {"id": row.id, "atoms": row.toatoms(),
+               "energy": np.asarray(data["energy"], float), "spectrum": np.asarray(data["spectrum"], float),
+               "mask": np.asarray(data["mask"], bool), "absorbers": [int(a) for a in data["absorbers"]],
+               "meta": dict(data.get("meta", {})), **row.key_value_pairs}
+
+
+LABELS = ("code", "convolved", "e0_kind", "phase", "facet", "site_kind")
+
+
+def summarize(db_path: str | Path) -> dict[str, Any]:
+    """Rows, structures, elements, absorbers, grid coverage, E0 range and label counts."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise FileNotFoundError(f"{db_path}: no such database")
+    meta = dict(connect(str(db_path), type="db").metadata)
+    structures: dict[str, set[str]] = {}
+    absorber = Counter()
+    labels: dict[str, Counter] = {k: Counter() for k in LABELS}
+    e0: dict[str, list[float]] = {}
+    covered, starts, ends, with_parent, n = [], [], [], 0, 0
+    for r in iter_rows(db_path):
+        n += 1
+        structures.setdefault(r["structure_id"], set(r["atoms"].get_chemical_symbols()))
+        absorber[chemical_symbols[r["absorber_z"]]] += 1
+        for k in LABELS:
+            if k in r:
+                labels[k][str(r[k])] += 1
+        with_parent += "parent" in r
+        e0.setdefault(f"{chemical_symbols[r['absorber_z']]}/{r.get('e0_kind')}", []).append(float(r["e0"]))
+        m, g = r["mask"], r["energy"]
+        covered.append(m.mean())
+        if m.any():
+            starts.append(g[m][0])
+            ends.append(g[m][-1])
+    elements = Counter(sym for syms in structures.values() for sym in syms)
+    return {
+        "db": str(db_path), "rows": n, "structures": len(structures),
+        "elements": dict(sorted(elements.items())), "absorbers": dict(absorber),
+        "grid": meta.get("grid"),
+        "coverage": {"mean_fraction": float(np.mean(covered)) if covered else 0.0,
+                     "full_rows": int(sum(c == 1.0 for c in covered)),
+                     "start_range": [float(min(starts)), float(max(starts))] if starts else None,
+                     "end_range": [float(min(ends)), float(max(ends))] if ends else None},
+        "e0": {k: {"min": min(v), "max": max(v), "mean": float(np.mean(v)), "n": len(v)}
+               for k, v in e0.items()},
+        "labels": {k: dict(c) for k, c in labels.items() if c},
+        "with_parent": with_parent,
+    }

@@ -1,0 +1,101 @@
+"""The XANESNET data format: ``xyz/STEM.xyz`` paired with ``xanes/STEM.txt``.
+
+xyz: atom count, a comment, then ``Z x y z`` rows (the first column is the atomic
+number, so ASE's xyz reader does not apply). The absorber sits at the origin; its
+element is read from the file, never assumed. Spectra are FDMNES per-site outputs
+(two header lines, absolute energies, unconvolved) with no Fermi level recorded,
+so E0 is left to the normaliser (inflection point, ``e0_kind="inflection"``).
+Molecules: no cell, no periodic boundaries.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+
+from xane3.data.readers.fdmnes import FdmnesError, read_fdmnes_output
+from xane3.data.record import SpectrumRecord
+
+ORIGIN_TOL = 1e-3  # Å: how close to (0, 0, 0) the absorber must be
+
+
+class XanesnetError(ValueError):
+    """A XANESNET file that cannot be used; the message names the file."""
+
+
+def read_xanesnet_xyz(path: str | Path) -> Atoms:
+    """Molecule from a XANESNET xyz (``Z x y z`` rows), non-periodic."""
+    path = Path(path)
+    try:
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except OSError as exc:
+        raise XanesnetError(f"{path}: cannot read ({exc})") from exc
+    try:
+        n = int(lines[0].split()[0])
+    except (IndexError, ValueError) as exc:
+        raise XanesnetError(f"{path}: first line must be the atom count") from exc
+    rows = lines[2 : 2 + n]
+    if len(rows) != n:
+        raise XanesnetError(f"{path}: expected {n} atoms, found {len(rows)} (truncated file?)")
+    try:
+        numbers = [int(r.split()[0]) for r in rows]
+        positions = [[float(x) for x in r.split()[1:4]] for r in rows]
+        arr = np.array(positions, dtype=float)
+    except (ValueError, IndexError) as exc:
+        raise XanesnetError(f"{path}: atom rows must be 'Z x y z' ({exc})") from exc
+    if arr.shape != (n, 3):
+        raise XanesnetError(f"{path}: atom rows must be 'Z x y z'")
+    return Atoms(numbers=numbers, positions=arr, pbc=False)
+
+
+def absorber_at_origin(atoms: Atoms, source: str | Path, tol: float = ORIGIN_TOL) -> int:
+    """Index of the single atom at the origin (XANESNET's absorber convention)."""
+    at_origin = np.flatnonzero(np.linalg.norm(atoms.positions, axis=1) < tol)
+    if len(at_origin) != 1:
+        raise XanesnetError(f"{source}: expected one absorber atom at the origin, found {len(at_origin)}")
+    return int(at_origin[0])
+
+
+def read_xanesnet_pair(xyz_path: str | Path, xanes_path: str | Path,
+                       absorber_z: int | None = None) -> SpectrumRecord:
+    """One record: the molecule, its absorber (at the origin) and the raw spectrum."""
+    xyz_path, xanes_path = Path(xyz_path), Path(xanes_path)
+    atoms = read_xanesnet_xyz(xyz_path)
+    idx = absorber_at_origin(atoms, xyz_path)
+    z = int(atoms.numbers[idx])
+    if absorber_z is not None and z != absorber_z:
+        raise XanesnetError(f"{xyz_path}: atom at the origin has Z={z}, expected {absorber_z}")
+    try:
+        out = read_fdmnes_output(xanes_path)
+    except FdmnesError as exc:
+        raise XanesnetError(str(exc)) from exc
+    meta = {"code": "fdmnes", "convolved": False, "name": xyz_path.stem, "structure_file": str(xyz_path)}
+    return SpectrumRecord(energy=out.energy.copy(), mu=out.mu.copy(), source=str(xanes_path),
+                          absorber_z=z, e0=None, e0_kind="inflection", atoms=atoms,
+                          absorbers=[idx], meta=meta)
+
+
+def xanesnet_pairs(root: str | Path, limit: int | None = None) -> list[tuple[Path, Path]]:
+    """(xyz, spectrum) file pairs matched by stem, sorted; a spectrum without its
+    xyz (or vice versa) is an error naming it, since the set would silently shrink."""
+    root = Path(root)
+    xyz_dir, xanes_dir = root / "xyz", root / "xanes"
+    if not xyz_dir.is_dir() or not xanes_dir.is_dir():
+        raise XanesnetError(f"{root}: expected subfolders xyz/ and xanes/")
+    xyz = {p.stem: p for p in xyz_dir.glob("*.xyz")}
+    xanes = {p.stem: p for p in xanes_dir.glob("*.txt")}
+    missing = sorted(set(xyz) ^ set(xanes))
+    if missing:
+        raise XanesnetError(f"{root}: {len(missing)} unpaired files, e.g. {missing[0]!r}")
+    stems = sorted(xyz)
+    if limit is not None:
+        stems = stems[:limit]
+    return [(xyz[s], xanes[s]) for s in stems]
+
+
+def read_xanesnet_dir(root: str | Path, limit: int | None = None,
+                      absorber_z: int | None = None) -> list[SpectrumRecord]:
+    """Every pair under ``root`` (first ``limit`` by name); raises on the first bad one."""
+    return [read_xanesnet_pair(x, s, absorber_z) for x, s in xanesnet_pairs(root, limit)]
