@@ -31,13 +31,10 @@ class Sample:
 
 
 def structure_hash(atoms: Atoms) -> str:
-    """Stable id of a structure: species, rounded positions, cell and pbc."""
-    h = hashlib.sha256()
-    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    h.update(np.round(atoms.positions, 4).astype(np.float64).tobytes())
-    h.update(np.round(atoms.cell.array, 4).astype(np.float64).tobytes())
-    h.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
-    return h.hexdigest()[:16]
+    """Stable id of a structure (the database's own definition)."""
+    from xane3.data.database import structure_id
+
+    return structure_id(atoms)
 
 
 def regrid(src: np.ndarray, y: np.ndarray, mask: np.ndarray,
