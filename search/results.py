@@ -198,9 +198,9 @@ class TableWriter(Callback):
 
         overrides, label, number = trial_spec(trial.config or {})
         row: dict[str, Any] = {
-            "trial_id": trial.trial_id, "label": label, "optuna_trial": number, "status": "running", "starts": 0,
-            "git_commit": self.git_commit, "params_json": json.dumps(overrides, sort_keys=True),
-            "scheduled_at": time.time()}
+            "trial_id": trial.trial_id, "label": label, "optuna_trial": number,
+            "status": "running", "starts": 0, "git_commit": self.git_commit,
+            "params_json": json.dumps(overrides, sort_keys=True), "scheduled_at": time.time()}
         try:
             resolved = with_overrides(Config(), {**self.base, **overrides})
             row.update(resolved.flat())

@@ -98,13 +98,18 @@ def make_scheduler(exp: runner.Experiment) -> Any:
                          reduction_factor=3)
 
 
-def close_orphans(storage: Any, study_name: str) -> int:
-    """Mark study trials left RUNNING (asked just before a driver died) as FAIL."""
+def close_orphans(storage: Any, study_name: str, known: set[int]) -> int:
+    """Mark study trials that no Tune trial holds (asked just before a driver died) as FAIL.
+
+    Trials Tune knows stay untouched, even RUNNING ones: after Ctrl-C they resume.
+    """
     import optuna
 
     study = optuna.load_study(study_name=study_name, storage=storage)
     n = 0
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.number in known:
+            continue
         storage.set_trial_user_attr(t._trial_id, "orphaned", "driver died before Tune recorded it")
         storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
         n += 1
@@ -151,12 +156,13 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         store = make_storage(exp.storage, exp_dir, parallel)
         if not resume:
             exp.save(exp_dir)
-        runner.execute(
+        grid = runner.execute(
             exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
             max_concurrent=parallel, search_alg=None if resume else make_searcher(exp, store, enqueue),
             scheduler=None if resume else make_scheduler(exp), num_samples=exp.trials,
             verbose=verbose)
-        orphans = close_orphans(store, exp.name)
+        known = {int(r.config["optuna_trial"]) for r in grid if "optuna_trial" in (r.config or {})}
+        orphans = close_orphans(store, exp.name, known)
         if orphans:
             print(f"{orphans} Optuna trial(s) asked just before the driver died were marked FAIL")
     finally:

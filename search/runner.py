@@ -161,8 +161,8 @@ def concurrency(trials: int, gpus_per_trial: float, cpus_per_trial: float) -> in
 def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: float,
             cpus_per_trial: float, max_concurrent: int, search_alg: Any = None,
             scheduler: Any = None, param_space: dict[str, Any] | None = None,
-            num_samples: int = 1, verbose: int = 1) -> None:
-    """Run (or resume) the Tune experiment in ``exp_dir/tune``; Ray must be initialised."""
+            num_samples: int = 1, verbose: int = 1) -> Any:
+    """Run (or resume) the Tune experiment in ``exp_dir/tune``; returns Tune's ResultGrid."""
     from ray import tune
 
     setup = TrialSetup(base=exp.base, experiment=exp.name, experiment_dir=str(exp_dir),
@@ -190,7 +190,7 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
                 failure_config=tune.FailureConfig(max_failures=0)))
     # the Parquet tables replace Tune's result.json files: do not warn that they are missing
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-    tuner.fit()
+    return tuner.fit()
 
 
 def prepare(name: str, experiments_dir: str | Path, resume: bool) -> Path:

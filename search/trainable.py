@@ -106,6 +106,13 @@ class _WandbRun:
 
         wdir = Path(setup.experiment_dir) / "wandb" / trial_id
         wdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._init(wandb, setup, trial_id, cfg, extra, wdir)
+        except Exception as exc:  # noqa: BLE001 - logging must not cost the trial
+            print(f"W&B disabled for trial {trial_id}: {type(exc).__name__}: {exc}")
+
+    def _init(self, wandb: Any, setup: TrialSetup, trial_id: str, cfg: Config,
+              extra: dict[str, Any], wdir: Path) -> None:
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT", setup.wandb_project), group=setup.experiment,
             name=trial_id, id=f"{setup.experiment}-{trial_id}", job_type="search", dir=str(wdir),
@@ -214,7 +221,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         info["device"] = pick_device(info["gpu_ids"])
         overrides, label, number = trial_spec(config)
         cfg = with_overrides(Config(), {**setup.base, **overrides, "train.device": info["device"]})
-        run_dir = Path(os.getcwd()) / "run"  # Tune's per-trial working directory
+        run_dir = Path(os.getcwd()) / f"run-{trial_id}"  # cwd: Tune's per-trial working dir
         resume = _prepare_run_dir(run_dir, info["device"])
         wandb_run = _WandbRun(setup, trial_id, cfg, {
             "trial_id": trial_id, "experiment": setup.experiment, "label": label,

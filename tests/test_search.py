@@ -23,11 +23,13 @@ from xane3.config import Config, with_overrides
 FAST = {"train.max_steps_per_epoch": 2}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray8():
-    """One private Ray instance for the module: 2 CPUs and 8 logical GPUs (no CUDA here)."""
+    """One private Ray instance for this module: 2 CPUs and 8 logical GPUs (no CUDA here)."""
     import ray
 
+    if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) < 8:
+        ray.shutdown()  # another module's instance: not the shape these tests need
     started = runner.init_ray(None, gpus=8, num_cpus=2)
     yield
     if started:

@@ -61,48 +61,54 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path, small_real_db):
 
 @pytest.mark.slow
 def test_resume_after_killing_the_driver(tmp_path, small_real_db):
-    """SIGKILL the driver once 2 of 6 trials are done; --resume ends each trial exactly once."""
-    n = 6
-    cmd = _cli(tmp_path, small_real_db, "resume", "--trials", str(n), "--max-epochs", "3",
-               "--scheduler", "none", "--cpus-per-trial", "1", "--seed", "3")
+    """SIGKILL the driver mid-search (2 trials done, one mid-training); --resume ends every
+    trial exactly once, the interrupted one continuing from its checkpoint, study intact."""
+    n, epochs_per_trial = 8, 4
+    cmd = _cli(tmp_path, small_real_db, "resume", "--trials", str(n), "--max-epochs",
+               str(epochs_per_trial), "--scheduler", "none", "--cpus-per-trial", "1", "--seed", "3")
     log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)
-    table = tmp_path / "results" / "trials.parquet"
-    done = pd.DataFrame()
+    res = tmp_path / "results"
+    done, midway = pd.DataFrame(), None
     try:
         deadline = time.time() + 600
-        while time.time() < deadline and first.poll() is None:
-            time.sleep(1.0)
-            if table.exists():  # the table is read while the search writes it
-                done = pd.read_parquet(table)
-                if (done["status"] == "completed").sum() >= 2:
-                    break
+        while time.time() < deadline and first.poll() is None and midway is None:
+            time.sleep(0.3)
+            if not (res / "epochs.parquet").exists():
+                continue
+            # the tables are read while the search writes them
+            done, ep = pd.read_parquet(res / "trials.parquet"), pd.read_parquet(res / "epochs.parquet")
+            running = set(done.loc[done["status"] == "running", "trial_id"])
+            counts = ep[ep["trial_id"].isin(running)].groupby("trial_id")["epoch"].count()
+            if (done["status"] == "completed").sum() >= 2 and counts.between(1, 2).any():
+                midway = counts[counts.between(1, 2)].index[0]
         assert first.poll() is None, "the search ended before it could be killed"
         first.send_signal(signal.SIGKILL)
+        killed_at = pd.Timestamp.now(tz="UTC")
         first.wait(30)
     finally:
         time.sleep(2)
         _kill_session(first.pid)
         log.close()
-    assert (done["status"] == "completed").sum() >= 2
-    before = pd.read_parquet(table)
-    assert (before["status"] == "running").any() or len(before) < n
 
     out = subprocess.run([*cmd, "--resume"], cwd=REPO, env=ENV, capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    trials = pd.read_parquet(table)
-    epochs = pd.read_parquet(tmp_path / "results" / "epochs.parquet")
+    trials = pd.read_parquet(res / "trials.parquet")
+    epochs = pd.read_parquet(res / "epochs.parquet")
     resumed = trials[~trials["error"].fillna("").str.startswith("orphaned")]
     assert len(resumed) == n and trials["trial_id"].is_unique
     assert (resumed["status"] == "completed").all(), resumed[["trial_id", "status", "error"]]
     assert (trials["status"] != "running").all()
     for tid in resumed["trial_id"]:  # every epoch exactly once, none lost, none doubled
-        assert sorted(epochs.loc[epochs["trial_id"] == tid, "epoch"]) == [0, 1, 2]
-    finished_first = set(done.loc[done["status"] == "completed", "trial_id"])
-    assert finished_first <= set(resumed["trial_id"])
-    # the Optuna study: nothing left RUNNING, one COMPLETE trial per completed row, same values
+        assert sorted(epochs.loc[epochs["trial_id"] == tid, "epoch"]) == list(range(epochs_per_trial))
+    assert set(done.loc[done["status"] == "completed", "trial_id"]) <= set(resumed["trial_id"])
+    # the trial killed mid-training continued from its checkpoint: early epochs not re-run
+    mid = epochs[epochs["trial_id"] == midway].set_index("epoch")["reported_at"]
+    assert mid[0] < killed_at < mid[epochs_per_trial - 1]
+    assert resumed.set_index("trial_id").loc[midway, "starts"] == 2
+    # the Optuna study: nothing left RUNNING, one COMPLETE trial per row, same values
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
         str(tmp_path / "runs" / "resume" / "optuna.journal")))
     study = optuna.load_study(study_name="resume", storage=storage)
