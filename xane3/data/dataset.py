@@ -63,7 +63,7 @@ class XASDataset:
         self.r_max = r_max
         self.name = name
         self.graphs = [StructureGraph.from_atoms(a, r_max) for a in
-                       tqdm(atoms, desc="graphs", leave=False, disable=len(atoms) < 50)]
+                       tqdm(atoms, desc="graphs", leave=False, disable=len(atoms) < 50 or None)]
 
     def __len__(self) -> int:
         return len(self.samples)
