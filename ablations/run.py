@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "train.plateau_patience": 3},
             "rescale": True, "seeds": 3},
     # a few minutes: used by tests
-    "smoke": {"overrides": {"model.m0": 6, "model.m1": 2, "model.m2": 2, "model.num_layers": 1,
+    "smoke": {"overrides": {"model.m0": 6, "model.m1": 2, "model.m2": 2,
                             "model.radial_hidden": 8, "model.readout_hidden": 16,
-                            "model.attention_hidden": 8, "model.e0_hidden": 8,
+                            "model.attention_hidden": 8, "model.e0_hidden": 8, "model.num_layers": 2,
                             "model.n_gaussians": 20, "data.r_max": 3.5,
                             "train.epochs": 2, "train.max_steps_per_epoch": 2,
                             "train.ramp_start": 0.0, "train.ramp_epochs": 0.5},
@@ -87,7 +88,9 @@ def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
     spec = np.stack([x.spectrum for x in ds.samples])
     mask = np.stack([x.mask for x in ds.samples])
     tr = spec[s["train"]]
-    mean = np.nanmean(np.where(mask[s["train"]], tr, np.nan), axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # grid points no spectrum covers
+        mean = np.nanmean(np.where(mask[s["train"]], tr, np.nan), axis=0)
     ref = torch.as_tensor(np.nan_to_num(spec[s["test"]]))
     m = torch.as_tensor(mask[s["test"]]) & torch.as_tensor(np.isfinite(mean))
     pred = torch.as_tensor(np.nan_to_num(mean)).expand_as(ref)
@@ -111,7 +114,7 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
     params = {}
     for spec_name in done["spec"].unique():
         ov = {k: v for k, v in done[done.spec == spec_name].iloc[0].items()
-              if isinstance(k, str) and k.startswith(("model.", "data.")) and pd.notna(v)}
+              if isinstance(k, str) and k.startswith("model.") and _present(v)}
         params[spec_name] = count_parameters(with_overrides(Config(), _clean(ov)))
     done["parameters"] = done["spec"].map(params)
     t = Config().train
@@ -128,6 +131,16 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
     summary.to_csv(out_dir / f"table1_{name}.csv", index=False)
     table.bar_chart(summary, out_dir / f"table1_{name}.png")
     return header + md
+
+
+def _present(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray)) or bool(np.all(pd_notna(v)))
+
+
+def pd_notna(v: Any) -> bool:
+    import pandas as pd
+
+    return bool(pd.notna(v))
 
 
 def _clean(ov: dict[str, Any]) -> dict[str, Any]:
