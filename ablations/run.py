@@ -33,8 +33,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "model.radial_hidden": 24, "model.readout_hidden": 96,
                           "model.attention_hidden": 32, "model.e0_hidden": 32,
                           "model.n_gaussians": 100, "data.subset": 480,
-                          "train.epochs": 12, "train.patience": 12, "train.lr": 2e-3,
-                          "train.ramp_start": 0.25, "train.ramp_epochs": 0.4,
+                          "train.epochs": 16, "train.patience": 16, "train.lr": 2e-3,
+                          "train.ramp_start": 0.2, "train.ramp_epochs": 0.3,
                           "train.plateau_patience": 3},
             "rescale": True, "seeds": 3},
     # a few minutes: used by tests
