@@ -105,7 +105,6 @@ def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
 def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: str,
                 wall_s: float | None, command: str) -> str:
     """Score completed rows and write Markdown, CSV and PNG; returns the Markdown."""
-    import pandas as pd
 
     done = rows[rows["status"].isin(["completed", "stopped_early"])].copy()
     done["spec"] = done["label"].str.split("__seed").str[0]

@@ -98,6 +98,13 @@ def markdown(summary: pd.DataFrame, mean_baseline: dict[str, float] | None = Non
     if mean_baseline:
         lines.append("| mean training spectrum (reference) | 0 | " +
                      " | ".join(f"{mean_baseline[t]:.3f}" for t in TERMS) + " | – |")
+    base = summary[summary.spec == "baseline"]
+    if mean_baseline and len(base):
+        beaten = [t for t in TERMS if base[t].iloc[0] < mean_baseline[t]]
+        missed = [t for t in TERMS if t not in beaten]
+        verdict = (f"beats the mean training spectrum on {', '.join(beaten) or 'no term'}"
+                   + (f", not on {', '.join(missed)}" if missed else " (every term)"))
+        lines.append(f"\n**Learning check:** the baseline {verdict}.")
     note = ("\nValues x1e-3 on the test split, mean ± 95 % CI over seeds; (change vs baseline, "
             "* = Welch t-test p < 0.05). Gradient/curvature use the baseline's final weights.\n")
     return head + "\n".join(lines) + "\n" + note
