@@ -16,7 +16,7 @@ energies in eV on the grid's own axis, i.e. relative to each spectrum's E0):
 - **white line** (``wl_ev``, ``wl_height``): the highest point within
   ``WL_WINDOW`` eV above the edge, refined by a parabola (the main peak).
 - **pre-edge** (``pre_ev``, ``pre_height``): the most prominent local maximum
-  below the edge (at least ``PRE_GAP`` eV below it, below half the jump) with
+  below the edge (``PRE_GAP`` to ``PRE_WINDOW`` eV below it, below half the jump) with
   prominence >= ``PRE_PROMINENCE`` of the jump; NaN where there is none.
 - **spectrum / gradient / curvature MSE**: the training loss's definitions (plain
   finite differences on the grid, a difference counts only where all its points
@@ -37,6 +37,7 @@ from scipy.stats import pearsonr, spearmanr
 
 WL_WINDOW = 40.0  # eV above the edge searched for the white line
 PRE_GAP = 2.0  # eV: a pre-edge peak lies at least this far below the edge
+PRE_WINDOW = 15.0  # eV: ... and at most this far (1s->3d sits ~5-12 eV below the Fe K rise)
 PRE_PROMINENCE = 0.02  # fraction of the edge jump
 FEATURES = ("edge_ev", "edge_deriv_ev", "wl_ev", "wl_height", "pre_ev", "pre_height")
 
@@ -109,7 +110,7 @@ def spectral_features(energy: np.ndarray, y: np.ndarray, mask: np.ndarray | None
     if below.size >= 3:
         jump = high - low
         peaks, props = find_peaks(s[: below[-1] + 1], prominence=PRE_PROMINENCE * jump)
-        ok = s[peaks] < level
+        ok = (s[peaks] < level) & (e[peaks] >= out.edge_ev - PRE_WINDOW)
         peaks, prom = peaks[ok], props["prominences"][ok]
         if peaks.size:
             p = int(peaks[np.argmax(prom)])
