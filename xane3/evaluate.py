@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xane3.data.dataset import XASDataset, load_dataset
+from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
 from xane3.metrics import metrics_table, summarize
@@ -65,7 +65,7 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
     train_ds = None
     if db is None:
         try:
-            train_ds = load_dataset(cfg.data)
+            train_ds = load_training_data(cfg.data, meta)
         except (FileNotFoundError, ImportError, ModuleNotFoundError) as exc:
             raise FileNotFoundError(f"the checkpoint's training data ({cfg.data.db or 'embedded set'}) "
                                     f"cannot be loaded ({exc}); pass --db DB to evaluate on a database") from exc
@@ -80,7 +80,7 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
             train_ds = ds
         else:
             try:
-                train_ds = load_dataset(cfg.data)
+                train_ds = load_training_data(cfg.data, meta)
                 if train_ds.data_hash() != want_hash:
                     train_ds = None
             except (FileNotFoundError, ImportError, ModuleNotFoundError, ValueError):

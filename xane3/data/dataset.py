@@ -158,3 +158,22 @@ def load_dataset(cfg: DataConfig) -> XASDataset:
     from xane3.data.embedded import load_embedded
 
     return load_embedded(cfg)
+
+
+def load_training_data(cfg: DataConfig, meta: dict) -> XASDataset:
+    """A checkpoint's own training data, found again by its hash.
+
+    The embedded set is append-only (shards sorted by creation time), so a model
+    trained when it was smaller trained on a prefix of it: when the whole set no
+    longer matches the hash, the prefix of the checkpoint's size is tried.
+    """
+    ds = load_dataset(cfg)
+    want = meta.get("data_hash")
+    n = sum(len(v) for v in (meta.get("splits") or {}).values())
+    if ds.data_hash() != want and cfg.db is None and 0 < n < len(ds):
+        import dataclasses
+
+        prefix = load_dataset(dataclasses.replace(cfg, subset=n))
+        if prefix.data_hash() == want:
+            return prefix
+    return ds
