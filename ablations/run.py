@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ablations import table
-from ablations.specs import count_parameters, load_specs, resolve
+from ablations.specs import load_specs, resolve
 from xane3.config import Config, with_overrides
 
 # Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.
@@ -110,12 +110,7 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
     done["spec"] = done["label"].str.split("__seed").str[0]
     done["seed"] = done["label"].str.split("__seed").str[1].astype(int)
     specs = load_specs()
-    params = {}
-    for spec_name in done["spec"].unique():
-        ov = {k: v for k, v in done[done.spec == spec_name].iloc[0].items()
-              if isinstance(k, str) and k.startswith("model.") and _present(v)}
-        params[spec_name] = count_parameters(with_overrides(Config(), _clean(ov)))
-    done["parameters"] = done["spec"].map(params)
+    done["parameters"] = done["n_parameters"]  # the trainable counted them when it built the model
     t = Config().train
     scores = table.score_rows(done, t.lambda_grad, t.lambda_curv)
     summary = table.summarise(scores, [s for s in specs if s in set(done.spec)])
@@ -130,28 +125,6 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
     summary.to_csv(out_dir / f"table1_{name}.csv", index=False)
     table.bar_chart(summary, out_dir / f"table1_{name}.png")
     return header + md
-
-
-def _present(v: Any) -> bool:
-    return isinstance(v, (list, tuple, np.ndarray)) or bool(np.all(pd_notna(v)))
-
-
-def pd_notna(v: Any) -> bool:
-    import pandas as pd
-
-    return bool(pd.notna(v))
-
-
-def _clean(ov: dict[str, Any]) -> dict[str, Any]:
-    """Flat row values back to override values (lists -> tuples, numpy -> python)."""
-    out = {}
-    for k, v in ov.items():
-        if isinstance(v, np.generic):
-            v = v.item()
-        if isinstance(v, (list, np.ndarray)):
-            v = tuple(np.asarray(v).tolist())
-        out[k] = v
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
