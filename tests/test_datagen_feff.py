@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -124,3 +125,12 @@ def test_resume_after_kill_gives_each_spectrum_once(tmp_path: Path) -> None:
     keys = [r.meta["key"] for r in read_shards(tmp_path / "shards")]
     assert len(keys) == len(set(keys)) == 4
     assert shard_keys(tmp_path / "shards") == {p.stem for p in done.glob("*.npz")}
+    # a fresh clone has the shards but no cache: nothing is recomputed or duplicated
+
+    shutil.rmtree(tmp_path / "cache")
+    again = subprocess.run(_cli(tmp_path), cwd=REPO, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    counts = json.loads(again.stdout.strip().splitlines()[-1])
+    assert counts["new_done"] == 0 and counts["in_shards"] == 4
+    assert sorted(r.meta["key"] for r in read_shards(tmp_path / "shards")) == sorted(keys)

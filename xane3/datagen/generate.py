@@ -240,7 +240,8 @@ def generate(workers: int = 2, address: str | None = None, quality: str = "defau
             print(f"[xane3.datagen] wrote {path.name} ({len(rows)} spectra)", flush=True)
 
     flush(force=True)
-    todo = [t for t in tasks if t.key not in done and t.key not in failed]
+    # keys already in a shard are never recomputed, even when the cache is gone (fresh clone)
+    todo = [t for t in tasks if t.key not in done and t.key not in failed and t.key not in in_shards]
     if limit is not None:
         todo = todo[:limit]
     if todo:
