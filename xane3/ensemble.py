@@ -83,6 +83,13 @@ class Ensemble:
         return set.intersection(*sets) if sets else None
 
     @property
+    def energy_axis(self) -> str:
+        """``relative`` (to E0) or ``absolute``: the axis the members were trained on."""
+        names = {getattr(getattr(getattr(m, "full_config", None), "data", None), "energy_axis",
+                         "relative") for m in self.models}
+        return "absolute" if names == {"absolute"} else "relative"
+
+    @property
     def has_e0(self) -> bool:
         """An E0 head trained on known E0s (untrained statistics stay at mean 0, std 1)."""
         return all(m.e0_head is not None and not (float(m.e0_mean) == 0.0 and float(m.e0_std) == 1.0)

@@ -1,10 +1,21 @@
-"""``python -m xane3.predict [--checkpoint CKPT | --ensemble DIR] STRUCTURE [...] --out DIR``
+"""``python -m xane3.predict [--checkpoint CKPT | --ensemble DIR] STRUCTURE|FOLDER [...] --out DIR``
 
 Predict Fe K-edge XANES (or the checkpoint's absorbing element) for any structure
-ASE reads (CIF, POSCAR, extxyz, ...). Per structure, DIR gets STEM.csv (energy
-relative to E0, one spectrum column per site and, when the model predicts E0, one
-absolute-energy column per site; ensembles add the spread as SITE_std) and
-STEM.png; DIR/predictions.json lists every structure, its sites and E0s.
+ASE reads (CIF, POSCAR, extxyz, ...) and for XANESNET xyz files (first column Z,
+recognised by their content; ``--read-format`` forces a reader). A FOLDER means
+every file in it. ``--format`` picks the output layout:
+
+- ``csv`` (default): per structure STEM.csv (the model's energy axis: relative to
+  E0, or absolute for a checkpoint trained on an absolute grid; one spectrum
+  column per site and, when the model predicts E0 on a relative axis, one
+  absolute-energy column per site; ensembles add the spread as SITE_std) and STEM.png.
+- ``xanesnet``: per structure STEM.txt in the XANESNET data set's own layout
+  (two header lines, then ``energy intensity`` rows on absolute energies), so any
+  scorer that reads XANESNET spectra reads ours unchanged. The site is the
+  absorber at the origin (XANESNET's convention) when there is one; several sites
+  give STEM_SITE.txt each. A relative-axis model needs its E0 head for this.
+
+DIR/predictions.json lists every structure, its sites and E0s.
 
 Every absorbing site gives its own spectrum by default; --sites picks sites (one
 spectrum each) and --site-group pools several into one spectrum (as a
@@ -90,16 +101,76 @@ def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
 
 
 def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndarray],
-                  ensemble: bool) -> pd.DataFrame:
-    """Relative energy, then per site: spectrum, [spread], [absolute energy]."""
-    cols: dict[str, np.ndarray] = {"energy_rel_eV": energy}
+                  ensemble: bool, absolute: bool = False) -> pd.DataFrame:
+    """The model's energy axis, then per site: spectrum, [spread], [absolute energy]."""
+    cols: dict[str, np.ndarray] = {"energy_abs_eV" if absolute else "energy_rel_eV": energy}
     for i, label in enumerate(labels):
         cols[label] = pred["mean"][i]
         if ensemble:
             cols[f"{label}_std"] = pred["std"][i]
-        if np.isfinite(pred["e0"][i]):
+        if not absolute and np.isfinite(pred["e0"][i]):
             cols[f"{label}_energy_abs_eV"] = energy + pred["e0"][i]
     return pd.DataFrame(cols)
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files as given; a folder stands for every (non-hidden) file directly in it, sorted."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            if not files:
+                raise PredictError(f"{p}: folder holds no structure files")
+            out.extend(files)
+        else:
+            out.append(p)
+    return out
+
+
+def read_input(path: Path, read_format: str | None) -> Atoms:
+    """XANESNET xyz (Z in the first column) or anything ASE reads; errors name the file."""
+    from xane3.data.readers.structures import read_structure
+    from xane3.data.readers.xanesnet import XanesnetError, is_xanesnet_xyz, read_xanesnet_xyz
+
+    if read_format == "xanesnet" or (read_format is None and path.suffix.lower() == ".xyz"
+                                     and is_xanesnet_xyz(path)):
+        if not path.is_file():
+            raise PredictError(f"{path}: no such structure file")
+        try:
+            return read_xanesnet_xyz(path)
+        except XanesnetError as exc:
+            raise PredictError(str(exc)) from exc
+    return read_structure(path, format=read_format)
+
+
+def origin_site(atoms: Atoms, z_abs: int) -> int | None:
+    """The absorbing-element atom at the origin (XANESNET's absorber), if exactly one."""
+    from xane3.data.readers.xanesnet import ORIGIN_TOL
+
+    near = np.flatnonzero((np.linalg.norm(atoms.positions, axis=1) < ORIGIN_TOL) & (atoms.numbers == z_abs))
+    return int(near[0]) if len(near) == 1 else None
+
+
+def write_xanesnet(out: Path, stem: str, source: str, energy: np.ndarray, labels: list[str],
+                   pred: dict[str, np.ndarray], absolute: bool) -> list[str]:
+    """One XANESNET-layout file per site on absolute energies; returns the file names."""
+    from xane3.data.readers.xanesnet import write_xanesnet_spectrum
+
+    names = []
+    for i, label in enumerate(labels):
+        if absolute:
+            e = energy
+        elif np.isfinite(pred["e0"][i]):
+            e = energy + pred["e0"][i]
+        else:
+            raise PredictError(f"{source}: the checkpoint predicts on an energy axis relative to E0 "
+                               "and has no trained E0 head, so it cannot write absolute energies "
+                               "(--format xanesnet); use --format csv")
+        name = f"{stem}.txt" if len(labels) == 1 else f"{stem}_{label}.txt"
+        write_xanesnet_spectrum(out / name, e, pred["mean"][i])
+        names.append(name)
+    return names
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
@@ -115,7 +186,8 @@ def _unique_stems(paths: list[Path]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m xane3.predict", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("structures", nargs="+", metavar="STRUCTURE", help="structure files (anything ASE reads)")
+    p.add_argument("structures", nargs="+", metavar="STRUCTURE",
+                   help="structure files (anything ASE reads, or XANESNET xyz) or folders of them")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
                                           "pretrained model, when installed)")
@@ -130,7 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     sel.add_argument("--site-group", type=parse_indices, metavar="I,J",
                      help="one spectrum pooled over the listed sites")
     p.add_argument("--out", default="predictions", help="output directory (default: predictions)")
-    p.add_argument("--format", help="ASE format name when the file extension does not say")
+    p.add_argument("--format", choices=("csv", "xanesnet"), default="csv",
+                   help="output layout: csv (+ png) or xanesnet (one STEM.txt per structure, "
+                        "the XANESNET data set's layout on absolute energies); default csv")
+    p.add_argument("--read-format", metavar="FMT",
+                   help="input reader: an ASE format name, or xanesnet (Z x y z rows); default: "
+                        "by file extension and content")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict even if a structure holds elements absent from the training data")
     p.add_argument("--no-plots", action="store_true", help="CSV only")
@@ -140,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from xane3.data.readers.structures import StructureError, read_structure
+    from xane3.data.readers.structures import StructureError
     from xane3.ensemble import load_ensemble
 
     try:
@@ -157,37 +234,55 @@ def main(argv: list[str] | None = None) -> int:
     if seen is None and not args.allow_unseen_elements:
         print("warning: the checkpoint does not record its training elements; not checking them",
               file=sys.stderr)
+    try:
+        paths = expand_inputs(args.structures)
+    except PredictError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [Path(s) for s in args.structures]
     failures: list[str] = []
     summary = []
     multi = len(ens.models) > 1
+    absolute = ens.energy_axis == "absolute"
+    xanesnet = args.format == "xanesnet"
     for path, stem in tqdm(list(zip(paths, _unique_stems(paths))), desc="structures", unit="structure",
                            disable=len(paths) < 2):
         try:
-            atoms = read_structure(path, format=args.format)
-            labels, groups = site_groups(atoms, str(path), z_abs, args.sites, args.site_group)
+            atoms = read_input(path, args.read_format)
+            sites = args.sites
+            if xanesnet and sites is None and args.site_group is None:
+                at0 = origin_site(atoms, z_abs)
+                sites = None if at0 is None else [at0]
+            labels, groups = site_groups(atoms, str(path), z_abs, sites, args.site_group)
             check_elements(atoms, seen, str(path))
             pred = ens.predict(atoms, groups)
+            if xanesnet:
+                files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
         except (StructureError, PredictError, ValueError) as exc:
             failures.append(str(exc))
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
-        spectra_frame(ens.energy, labels, pred, multi).to_csv(out / f"{stem}.csv", index=False)
-        if not args.no_plots:
+        if not xanesnet:
+            files = [f"{stem}.csv"]
+            spectra_frame(ens.energy, labels, pred, multi, absolute).to_csv(out / files[0], index=False)
+        if not args.no_plots and not xanesnet:
             from xane3.plots import plot_prediction
 
             e0 = pred["e0"] if np.all(np.isfinite(pred["e0"])) else None
+            if absolute:  # the axis is already absolute: shift by nothing, label it "Energy"
+                e0 = np.zeros(len(labels))
             plot_prediction(out / f"{stem}.png", ens.energy, labels, pred["mean"],
                             pred["std"] if multi else None, e0,
                             f"{path.name}: {atoms.get_chemical_formula()}")
-        summary.append({"structure": str(path), "csv": f"{stem}.csv", "formula": atoms.get_chemical_formula(),
+        summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
+                        "formula": atoms.get_chemical_formula(),
                         "sites": labels, "groups": groups,
                         "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
                         "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
     (out / "predictions.json").write_text(json.dumps(
-        {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "structures": summary,
+        {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
+         "energy_axis": ens.energy_axis, "structures": summary,
          "errors": failures}, indent=2))
     print(f"{len(summary)} structure(s) predicted -> {out}" +
           (f"; {len(failures)} failed (see above)" if failures else ""))

@@ -4,7 +4,10 @@ Schema (also in the README):
 - ``row.toatoms()``: the structure (cell and pbc kept; periodic when known).
 - ``row.data``: ``energy`` (grid, eV relative to E0), ``spectrum`` (normalised,
   NaN where not covered), ``mask`` (covered grid points), ``absorbers`` (atom
-  indices this spectrum averages over), ``meta`` (non-scalar reader metadata).
+  indices this spectrum averages over), ``meta`` (non-scalar reader metadata),
+  ``raw_energy`` / ``raw_mu`` (the reader's spectrum as read: absolute eV and
+  un-normalised mu), so every target option (``data.normalization``,
+  ``data.energy_axis``) can be built from the DB, not only the stored one.
 - key-value pairs: ``e0`` (absolute eV), ``e0_kind`` (fermi | inflection),
   ``edge_step``, ``absorber_z``, ``n_absorbers``, ``source`` (the file; the
   re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc) and,
@@ -137,7 +140,9 @@ def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[s
         "absorber_z": int(record.absorber_z), "n_absorbers": len(record.absorbers),
         "source": source_key(record.source), "structure_id": structure_id(atoms)})
     data = {"energy": norm.energy, "spectrum": norm.spectrum, "mask": norm.mask,
-            "absorbers": np.asarray(record.absorbers, dtype=np.int64), "meta": extra}
+            "absorbers": np.asarray(record.absorbers, dtype=np.int64), "meta": extra,
+            "raw_energy": np.asarray(record.energy, dtype=np.float64),
+            "raw_mu": np.asarray(record.mu, dtype=np.float64)}
     return atoms, kvp, data
 
 

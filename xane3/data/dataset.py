@@ -94,22 +94,44 @@ class XASDataset:
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[Atoms, dict, dict]], cfg: DataConfig,
                   name: str = "") -> XASDataset:
-        """Rows are (atoms, data, key_value_pairs) in the database schema."""
+        """Rows are (atoms, data, key_value_pairs) in the database schema.
+
+        The default target (edge-step normalised, relative axis) is the row's stored
+        spectrum; any other is rebuilt from the row's raw spectrum by the same
+        :func:`~xane3.data.targets.make_target` that records go through.
+        """
         grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
+        stored = cfg.normalization == "edge_step" and cfg.energy_axis == "relative"
+
+        def targets() -> Iterable[tuple]:
+            for atoms, data, kvp in rows:
+                absorbers = [int(a) for a in np.atleast_1d(data["absorbers"])]
+                if stored:
+                    spec, mask = regrid(np.asarray(data["energy"], float),
+                                        np.asarray(data["spectrum"], float),
+                                        np.asarray(data["mask"], bool), grid)
+                    e0 = float(kvp.get("e0", np.nan))
+                else:
+                    spec, mask, e0 = _raw_target(atoms, data, kvp, absorbers, cfg, name)
+                yield atoms, absorbers, spec, mask, e0, kvp
+
+        return cls._assemble(targets(), cfg, grid, name)
+
+    @classmethod
+    def _assemble(cls, items: Iterable[tuple], cfg: DataConfig, grid: np.ndarray,
+                  name: str) -> XASDataset:
+        """(atoms, absorbers, spectrum, mask, e0, kvp) on ``grid`` -> the dataset."""
         atoms_list: list[Atoms] = []
         index: dict[str, int] = {}
         samples: list[Sample] = []
-        for atoms, data, kvp in rows:
+        for atoms, absorbers, spec, mask, e0, kvp in items:
             sid = str(kvp.get("structure_id") or structure_hash(atoms))
             if sid not in index:
                 index[sid] = len(atoms_list)
                 atoms_list.append(atoms)
-            spec, mask = regrid(np.asarray(data["energy"], float), np.asarray(data["spectrum"], float),
-                                np.asarray(data["mask"], bool), grid)
             meta = {k: v for k, v in kvp.items()}
             meta["structure_id"] = sid
-            samples.append(Sample(index[sid], [int(a) for a in np.atleast_1d(data["absorbers"])],
-                                  spec, mask, float(kvp.get("e0", np.nan)), meta))
+            samples.append(Sample(index[sid], absorbers, spec, mask, e0, meta))
             if cfg.subset is not None and len(samples) >= cfg.subset:
                 break
         if not samples:
@@ -119,25 +141,29 @@ class XASDataset:
     @classmethod
     def from_records(cls, records: Iterable, cfg: DataConfig, name: str = "",
                      skip_bad: bool = False) -> XASDataset:
-        """Raw reader records -> normalised samples on the configured grid."""
+        """Raw reader records -> targets (``cfg.normalization``, ``cfg.energy_axis``)."""
         from xane3.data.normalize import SpectrumError
         from xane3.data.targets import make_target
 
-        rows = []
-        for rec in records:
-            if rec.atoms is None:
-                raise ValueError(f"{rec.source}: spectrum has no structure; cannot train on it")
-            try:
-                norm = make_target(rec, cfg)
-            except SpectrumError:
-                if skip_bad:
-                    continue
-                raise
-            kvp = {k: v for k, v in rec.meta.items() if isinstance(v, (str, int, float, bool))}
-            kvp.update(e0=norm.e0, e0_kind=norm.e0_kind, absorber_z=rec.absorber_z, source=rec.source)
-            rows.append((rec.atoms, {"energy": norm.energy, "spectrum": norm.spectrum,
-                                     "mask": norm.mask, "absorbers": list(rec.absorbers)}, kvp))
-        return cls.from_rows(rows, cfg, name=name)
+        grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
+
+        def targets() -> Iterable[tuple]:
+            for rec in records:
+                if rec.atoms is None:
+                    raise ValueError(f"{rec.source}: spectrum has no structure; cannot train on it")
+                try:
+                    norm = make_target(rec, cfg)
+                except SpectrumError:
+                    if skip_bad:
+                        continue
+                    raise
+                kvp = {k: v for k, v in rec.meta.items() if isinstance(v, (str, int, float, bool))}
+                kvp.update(e0=norm.e0, e0_kind=norm.e0_kind, absorber_z=rec.absorber_z,
+                           source=rec.source)
+                yield (rec.atoms, [int(a) for a in rec.absorbers],
+                       np.where(norm.mask, norm.spectrum, np.nan), norm.mask.copy(), float(norm.e0), kvp)
+
+        return cls._assemble(targets(), cfg, grid, name)
 
     @classmethod
     def from_db(cls, path: str | Path, cfg: DataConfig) -> XASDataset:
@@ -177,3 +203,28 @@ def load_training_data(cfg: DataConfig, meta: dict) -> XASDataset:
         if prefix.data_hash() == want:
             return prefix
     return ds
+
+
+def _raw_target(atoms: Atoms, data: dict, kvp: dict, absorbers: list[int], cfg: DataConfig,
+                name: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """A database row's raw spectrum as the configured target (spectrum, mask, e0)."""
+    from xane3.data.record import SpectrumRecord
+    from xane3.data.targets import make_target
+
+    source = str(kvp.get("source", "?"))
+    if "raw_energy" not in data or "raw_mu" not in data:
+        raise ValueError(
+            f"{name or 'database'}: row {source} holds no raw spectrum (raw_energy/raw_mu), only the "
+            f"edge-step normalised one on the relative grid, so data.normalization="
+            f"{cfg.normalization!r} with data.energy_axis={cfg.energy_axis!r} cannot be built from it. "
+            "The DB was written by an older `python -m xane3.data ingest`: ingest the files again "
+            "into a new DB.")
+    e0 = kvp.get("e0")
+    rec = SpectrumRecord(energy=np.asarray(data["raw_energy"], float),
+                         mu=np.asarray(data["raw_mu"], float), source=source,
+                         absorber_z=int(kvp.get("absorber_z", 26)),
+                         e0=None if e0 is None else float(e0),
+                         e0_kind=str(kvp.get("e0_kind", "inflection")), atoms=atoms,
+                         absorbers=absorbers)
+    norm = make_target(rec, cfg)
+    return norm.spectrum, norm.mask, float(norm.e0)

@@ -6,10 +6,16 @@ element is read from the file, never assumed. Spectra are FDMNES per-site output
 (two header lines, absolute energies, unconvolved) with no Fermi level recorded,
 so E0 is left to the normaliser (inflection point, ``e0_kind="inflection"``).
 Molecules: no cell, no periodic boundaries.
+
+:func:`write_xanesnet_spectrum` writes a spectrum in the same layout (header
+lines and column widths as the data set's files), so a scorer that reads
+XANESNET spectra reads our predictions unchanged.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +105,42 @@ def read_xanesnet_dir(root: str | Path, limit: int | None = None,
                       absorber_z: int | None = None) -> list[SpectrumRecord]:
     """Every pair under ``root`` (first ``limit`` by name); raises on the first bad one."""
     return [read_xanesnet_pair(x, s, absorber_z) for x, s in xanesnet_pairs(root, limit)]
+
+
+HEADER = ("    FDMNES", "    energy     <xanes>")  # the data set's two header lines
+
+
+def is_xanesnet_xyz(path: str | Path) -> bool:
+    """True for an xyz whose atom rows start with an atomic number (not a symbol)."""
+    try:
+        with open(path) as fh:
+            lines = [fh.readline() for _ in range(3)]
+        int(lines[0].split()[0])
+        return lines[2].split()[0].isdigit()
+    except (OSError, IndexError, ValueError, UnicodeDecodeError):
+        return False
+
+
+def format_xanesnet_spectrum(energy: np.ndarray, mu: np.ndarray) -> str:
+    """Two header lines, then ``energy intensity`` rows as FDMNES prints them."""
+    energy, mu = np.asarray(energy, float), np.asarray(mu, float)
+    if energy.shape != mu.shape or energy.ndim != 1:
+        raise ValueError(f"energy {energy.shape} and intensity {mu.shape} must be equal 1-D arrays")
+    rows = [f"{e:10.2f}{y:15.7E}" for e, y in zip(energy, mu)]
+    return "\n".join([*HEADER, *rows]) + "\n"
+
+
+def write_xanesnet_spectrum(path: str | Path, energy: np.ndarray, mu: np.ndarray) -> Path:
+    """Write one spectrum file atomically (temp file, then rename)."""
+    path = Path(path)
+    text = format_xanesnet_spectrum(energy, mu)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
