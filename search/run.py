@@ -29,7 +29,7 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
-from xane3.config import Config, parse_set
+from xane3.config import PRESETS, Config, parse_set
 
 
 class SpaceFn:
@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: <experiment dir>/optuna.journal; SQLite refused for parallel trials)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="offline")
     p.add_argument("--seed", type=int, default=0, help="TPE sampler and training seed")
-    p.add_argument("--preset", choices=("tiny", "paper"), default="paper", help="base config")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="base config (xane3.config.PRESETS)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="extra base override, e.g. train.max_steps_per_epoch=4 (repeatable)")
     p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")

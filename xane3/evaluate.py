@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xane3.baseline import dataset_mean_spectrum
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
@@ -47,15 +47,6 @@ class EvalData:
     note: str
     split: str
 
-
-def _mean_spectrum(ds: XASDataset, idx: list[int]) -> np.ndarray:
-    """Pointwise mean over covered values; uncovered points filled from neighbours."""
-    spec = np.stack([ds.samples[i].spectrum for i in idx])
-    with warnings.catch_warnings():  # grid points no spectrum covers stay NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(spec, axis=0)
-    ok = np.isfinite(mean)
-    return np.interp(ds.energy, ds.energy[ok], mean[ok]) if ok.any() else np.zeros_like(ds.energy)
 
 
 def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) -> EvalData:
@@ -96,9 +87,9 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
         if not indices:
             raise ValueError(f"the checkpoint's {split} split is empty")
     if train_ds is not None and splits.get("train"):
-        base, note = _mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
+        base, note = dataset_mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
     else:
-        base, note = _mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
+        base, note = dataset_mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
     e0_mean = float(model.e0_mean) if float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0 else np.nan
     return EvalData(ds, indices, base, e0_mean, note, split)
 
