@@ -108,6 +108,22 @@ def _full(trial: Any, p: dict[str, Param]) -> Overrides:
     return o
 
 
+# a small space for public-benchmark runs (benchmarks.xanesnet): learning rate, width, basis
+# size. Width is m0 with m1 = m0/2 and m2 = m0/4 (the default irreps' ratio), so the preset's
+# own model (cpu: 16/8/4, paper: 32/16/8) is a point of the space and can be enqueued.
+LR_SMALL = Param("train.lr", "float", low=3e-4, high=3e-3, log=True)
+WIDTH_CPU = Param("model.m0", "categorical", (8, 16, 24))
+WIDTH_GPU = Param("model.m0", "categorical", (16, 32, 48, 64))
+N_GAUSS_SMALL = Param("model.n_gaussians", "categorical", (50, 100, 200))
+N_GAUSS_GPU = Param("model.n_gaussians", "categorical", (100, 200, 300))
+
+
+def _width_lr_basis(trial: Any, p: dict[str, Param]) -> Overrides:
+    m0 = p["model.m0"].suggest(trial)
+    return {"train.lr": p["train.lr"].suggest(trial), "model.m0": m0, "model.m1": m0 // 2,
+            "model.m2": m0 // 4, "model.n_gaussians": p["model.n_gaussians"].suggest(trial)}
+
+
 _IRREPS = (TENSORIAL, M0, M1, M2, LAYERS, LR, BASIS_LEARN, N_GAUSS)
 _OPTIM = (LR, WEIGHT_DECAY, BATCH, LAMBDA_GRAD, LAMBDA_CURV, RAMP_START, RAMP_EPOCHS)
 
@@ -120,6 +136,10 @@ SPACES: dict[str, Space] = {
         Space("full", "irreps_basis + optim + radial basis, dropout and centre initialisation",
               _IRREPS + tuple(q for q in _OPTIM if q is not LR)
               + (RADIAL, NUM_RADIAL, DROPOUT, CENTERS_INIT), _full),
+        Space("width_lr_small", "learning rate, width (m0; m1 = m0/2, m2 = m0/4) and number of "
+              "Gaussians, sized for a 2-core CPU", (LR_SMALL, WIDTH_CPU, N_GAUSS_SMALL), _width_lr_basis),
+        Space("width_lr", "learning rate, width (m0; m1 = m0/2, m2 = m0/4) and number of Gaussians, "
+              "around the paper's model", (LR, WIDTH_GPU, N_GAUSS_GPU), _width_lr_basis),
     )
 }
 
