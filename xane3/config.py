@@ -71,6 +71,9 @@ class ModelConfig:
     e0_head: bool = True
     e0_hidden: int = 64
     num_species: int = 119  # embedding rows, indexed by Z
+    # kernels for the edge tensor product and self-connections: e3nn | cuequivariance
+    # (pip install 'xane3[cuda]'); the weights are the same numbers either way
+    backend: str = "e3nn"
     # energy axis the basis is evaluated on (copied from DataConfig by the trainer)
     e_min: float = -30.0
     e_max: float = 100.0
@@ -81,6 +84,7 @@ class ModelConfig:
         _choice("model.residual", self.residual, ("gated", "plain", "none"))
         _choice("model.pooling", self.pooling, ("attention", "mean"))
         _choice("model.centers_init", self.centers_init, ("uniform", "physics"))
+        _choice("model.backend", self.backend, ("e3nn", "cuequivariance"))
         self.basis_widths = tuple(float(w) for w in self.basis_widths)
         if self.n_gaussians % len(self.basis_widths):
             raise ValueError(
@@ -123,7 +127,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     batching: str = "structure"  # structure (backbone once per structure) | absorber
-    amp: bool = False  # bf16 autocast on CUDA
+    amp: bool = False  # bf16 autocast (CUDA or CPU); loss and metrics stay float32
+    compile: bool = False  # torch.compile the model; falls back to eager with a warning
     num_threads: int | None = None  # torch intra-op threads; None = leave as is
     max_steps_per_epoch: int | None = None  # cap for smoke runs
 

@@ -13,6 +13,7 @@ from e3nn.nn import FullyConnectedNet
 from torch import nn
 from torch_geometric.utils import scatter
 
+from xane3.model.backend import tensor_product
 from xane3.model.gate import gated_irreps, make_gate
 from xane3.model.norm import EquivariantLayerNorm
 from xane3.model.residual import AdaptiveGatedResidual, PlainResidual
@@ -28,6 +29,7 @@ class InteractionBlock(nn.Module):
         radial_hidden: int,
         layer_norm: bool,
         residual: str,
+        backend: str = "e3nn",
     ) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -35,9 +37,7 @@ class InteractionBlock(nn.Module):
         scalars, gates, gated = gated_irreps(self.irreps_out)
         # TP output: scalars + one gate scalar per l>0 channel + gated channels
         self.tp_out = o3.Irreps(list(scalars) + list(gates) + list(gated))
-        self.tp = o3.FullyConnectedTensorProduct(
-            self.irreps_in, sh_irreps, self.tp_out, shared_weights=False, internal_weights=False
-        )
+        self.tp = tensor_product(backend, self.irreps_in, sh_irreps, self.tp_out)
         self.radial_mlp = FullyConnectedNet(
             [num_radial, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
@@ -46,7 +46,7 @@ class InteractionBlock(nn.Module):
         self.residual: nn.Module | None = None
         if residual != "none" and self.irreps_in == self.irreps_out:
             cls = AdaptiveGatedResidual if residual == "gated" else PlainResidual
-            self.residual = cls(self.irreps_out)
+            self.residual = cls(self.irreps_out, backend)
 
     def forward(
         self, h: torch.Tensor, edge_index: torch.Tensor, sh: torch.Tensor, rad: torch.Tensor

@@ -23,18 +23,21 @@ class EquivariantLayerNorm(nn.Module):
         for mul, ir in self.irreps:
             if ir.l > 0:
                 self.scales.append(nn.Parameter(torch.ones(mul)))
+        # plain ints for forward (torch.compile cannot guard on e3nn Irrep objects)
+        self.blocks = tuple((mul, ir.l, ir.dim, sl.start, sl.stop)
+                            for (mul, ir), sl in zip(self.irreps, self.irreps.slices()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = []
         k = 0
-        for (mul, ir), sl in zip(self.irreps, self.irreps.slices()):
-            block = x[..., sl]
-            if ir.l == 0:
+        for mul, deg, dim, start, stop in self.blocks:
+            block = x[..., start:stop]
+            if deg == 0:
                 out.append(self.scalar_norm(block))
                 continue
-            block = block.reshape(*x.shape[:-1], mul, ir.dim)
+            block = block.reshape(*x.shape[:-1], mul, dim)
             rms2 = block.pow(2).mean(dim=(-1, -2), keepdim=True)
             block = block * torch.rsqrt(rms2 + self.eps) * self.scales[k].unsqueeze(-1)
-            out.append(block.reshape(*x.shape[:-1], mul * ir.dim))
+            out.append(block.reshape(*x.shape[:-1], mul * dim))
             k += 1
         return torch.cat(out, dim=-1)

@@ -13,18 +13,29 @@ from torch import nn
 from torch_geometric.utils import scatter, softmax
 
 
+def irreps_blocks(irreps: o3.Irreps) -> tuple[tuple[int, int, int, int], ...]:
+    """(mul, l, start, stop) per irreps entry as plain ints: torch.compile cannot guard
+    on e3nn ``Irrep`` objects, so forward passes iterate over these instead."""
+    irreps = o3.Irreps(irreps)
+    return tuple((mul, ir.l, sl.start, sl.stop) for (mul, ir), sl in zip(irreps, irreps.slices()))
+
+
 def absorber_features(
-    h: torch.Tensor, irreps: o3.Irreps, atom: torch.Tensor, sample: torch.Tensor, n: int
+    h: torch.Tensor, irreps: o3.Irreps | tuple, atom: torch.Tensor, sample: torch.Tensor, n: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean absorber scalars [n, m0], mean per-channel norms of l>0 [n, m1+m2])."""
+    """(mean absorber scalars [n, m0], mean per-channel norms of l>0 [n, m1+m2]).
+
+    ``irreps`` may be given as :func:`irreps_blocks` (what the model passes).
+    """
+    blocks = irreps if isinstance(irreps, tuple) else irreps_blocks(irreps)
     scalars, norms = [], []
     ha = h[atom]
-    for (mul, ir), sl in zip(irreps, irreps.slices()):
-        block = ha[:, sl]
-        if ir.l == 0:
+    for mul, deg, start, stop in blocks:
+        block = ha[:, start:stop]
+        if deg == 0:
             scalars.append(block)
         else:
-            sq = block.reshape(-1, mul, ir.dim).pow(2).sum(-1)
+            sq = block.reshape(-1, mul, 2 * deg + 1).pow(2).sum(-1)
             norms.append(torch.sqrt(sq + 1e-12))
     s = scatter(torch.cat(scalars, -1), sample, 0, dim_size=n, reduce="mean")
     if not norms:

@@ -11,12 +11,14 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from xane3.model.backend import linear
+
 
 class AdaptiveGatedResidual(nn.Module):
-    def __init__(self, irreps: o3.Irreps) -> None:
+    def __init__(self, irreps: o3.Irreps, backend: str = "e3nn") -> None:
         super().__init__()
         self.irreps = o3.Irreps(irreps)
-        self.self_connection = o3.Linear(self.irreps, self.irreps)
+        self.self_connection = linear(backend, self.irreps, self.irreps)
         self.n_scalars = sum(m for m, ir in self.irreps if ir.l == 0)
         self.gate = nn.Linear(2 * self.n_scalars, self.irreps.num_irreps)
         # each channel's gate repeated over its 2l+1 components
@@ -33,9 +35,9 @@ class AdaptiveGatedResidual(nn.Module):
 
 
 class PlainResidual(nn.Module):
-    def __init__(self, irreps: o3.Irreps) -> None:
+    def __init__(self, irreps: o3.Irreps, backend: str = "e3nn") -> None:
         super().__init__()
-        self.self_connection = o3.Linear(irreps, irreps)
+        self.self_connection = linear(backend, irreps, irreps)
 
     def forward(self, h: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         return self.self_connection(h) + m

@@ -12,11 +12,12 @@ from e3nn import o3
 from torch import nn
 
 from xane3.config import ModelConfig
+from xane3.model.backend import check_backend, constants_from_model
 from xane3.model.basis import GaussianBasis, SigmoidBackground
 from xane3.model.embedding import SpeciesEmbedding
 from xane3.model.heads import CoefficientHead, E0Head
 from xane3.model.interaction import InteractionBlock
-from xane3.model.pooling import AbsorberAttentionPooling, MeanContextPooling, absorber_features
+from xane3.model.pooling import AbsorberAttentionPooling, MeanContextPooling, absorber_features, irreps_blocks
 from xane3.model.radial import EdgeGeometry
 
 
@@ -24,6 +25,7 @@ class XANE3(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         cfg = config or ModelConfig()
+        check_backend(cfg.backend)  # a missing cuEquivariance install fails here, with the pip extra
         self.config = cfg
         self.register_buffer("energy", torch.linspace(cfg.e_min, cfg.e_max, cfg.n_points))
         # data statistics the trainer sets: E0 z-scoring
@@ -31,12 +33,13 @@ class XANE3(nn.Module):
         self.register_buffer("e0_std", torch.ones(()))
         self.geometry = EdgeGeometry(cfg.r_max, cfg.num_radial, cfg.l_max, cfg.radial_basis)
         self.hidden_irreps = o3.Irreps(cfg.hidden_irreps)
+        self.hidden_blocks = irreps_blocks(self.hidden_irreps)
         self.embedding = SpeciesEmbedding(cfg.num_species, cfg.m0)
         blocks, irreps_in = [], o3.Irreps(f"{cfg.m0}x0e")
         for _ in range(cfg.num_layers):
             blocks.append(InteractionBlock(
                 irreps_in, self.hidden_irreps, self.geometry.sh_irreps, cfg.num_radial,
-                cfg.radial_hidden, cfg.layer_norm, cfg.residual,
+                cfg.radial_hidden, cfg.layer_norm, cfg.residual, cfg.backend,
             ))
             irreps_in = self.hidden_irreps
         self.blocks = nn.ModuleList(blocks)
@@ -54,6 +57,7 @@ class XANE3(nn.Module):
         )
         self.background = SigmoidBackground() if cfg.background else None
         self.e0_head = E0Head(self.readout_dim, cfg.e0_hidden) if cfg.e0_head else None
+        self.register_load_state_dict_pre_hook(constants_from_model)  # checkpoints cross backends
 
     # -- backbone -------------------------------------------------------------
     def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -73,7 +77,7 @@ class XANE3(nn.Module):
     def readout(self, h: torch.Tensor, batch) -> torch.Tensor:
         n = int(batch.n_samples)
         s_abs, norms = absorber_features(
-            h, self.hidden_irreps, batch.abs_atom, batch.abs_sample, n
+            h, self.hidden_blocks, batch.abs_atom, batch.abs_sample, n
         )
         s = h[:, : self.config.m0]
         c = self.pooling(s_abs, s, batch.ctx_atom, batch.ctx_sample)

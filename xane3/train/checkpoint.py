@@ -8,9 +8,11 @@ half-written checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import torch
 
 from xane3.config import Config
 from xane3.model import XANE3
+from xane3.model.backend import check_backend, cuequivariance_available
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
@@ -76,14 +79,25 @@ def load_state(model: XANE3, state: dict[str, torch.Tensor], source: str) -> Non
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
-                    config: Config | None = None) -> XANE3:
+                    config: Config | None = None, backend: str | None = None) -> XANE3:
     """The model (eval mode) with ``model.config`` and ``model.full_config`` set.
 
     Passing a ``config`` that differs from the checkpoint's fails with a clear message.
+    ``backend`` ("e3nn" | "cuequivariance") overrides the kernels the model runs on:
+    the weights are the same either way. Without it, a checkpoint trained with
+    cuEquivariance loads on e3nn (with a warning) where cuEquivariance is not installed.
     """
     payload = read_checkpoint(path, map_location)
     cfg = config or payload["config"]
-    model = XANE3(cfg.model)
+    model_cfg = cfg.model
+    if backend is not None:
+        check_backend(backend)
+        model_cfg = dataclasses.replace(model_cfg, backend=backend)
+    elif model_cfg.backend == "cuequivariance" and not cuequivariance_available():
+        warnings.warn(f"{path}: trained with model.backend='cuequivariance', which is not installed "
+                      "here; running the same weights on e3nn", stacklevel=2)
+        model_cfg = dataclasses.replace(model_cfg, backend="e3nn")
+    model = XANE3(model_cfg)
     load_state(model, payload["model"], str(path))
     model.full_config = payload["config"]
     model.checkpoint_meta = payload["meta"]

@@ -8,7 +8,6 @@ and after the ramp are compared on one scale.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from xane3.data.dataset import XASDataset, load_dataset
 from xane3.data.loader import SpectrumLoader
 from xane3.data.splits import split_indices
 from xane3.model import XANE3
+from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
@@ -73,22 +73,20 @@ def build_model(cfg: Config, dataset: XASDataset, train_idx: Sequence[int]) -> X
     return model
 
 
-def _autocast(device: torch.device, amp: bool):
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.device,
+             forward=None) -> dict[str, float]:
+    """Dataset-level MSE terms (exact sums over covered points), fixed-weight total, E0 MAE.
 
-
-def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.device) -> dict[str, float]:
-    """Dataset-level MSE terms (exact sums over covered points), fixed-weight total, E0 MAE."""
+    ``forward`` is what runs the model (its compiled form, say); default ``model``.
+    """
+    forward = forward or model
     model.eval()
     sums = {k: [0.0, 0.0] for k in ("spectrum", "gradient", "curvature", "e0")}
     with torch.no_grad():
         for batch, tgt, _ in loader:
-            batch = batch.to(device)
-            tgt = {k: v.to(device) for k, v in tgt.items()}
-            with _autocast(device, cfg.train.amp):
-                out = model(batch)
+            batch, tgt = to_device(batch, tgt, device)
+            with autocast(device, cfg.train.amp):
+                out = forward(batch)
             pred = out["spectrum"].float()
             for k, (s, n) in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items():
                 sums[k][0] += float(s)
@@ -106,16 +104,17 @@ def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.de
     return res
 
 
-def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar) -> dict[str, float]:
+def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar,
+                 forward=None) -> dict[str, float]:
+    forward = forward or model
     model.train()
     t = cfg.train
     acc = {k: 0.0 for k in ("spectrum", "gradient", "curvature", "e0", "loss")}
     n_batches = 0
     for batch, tgt, _ in loader:
-        batch = batch.to(device)
-        tgt = {k: v.to(device, non_blocking=True) for k, v in tgt.items()}
-        with _autocast(device, t.amp):
-            out = model(batch)
+        batch, tgt = to_device(batch, tgt, device)
+        with autocast(device, t.amp):
+            out = forward(batch)
         pred = out["spectrum"].float()
         terms = {k: mean_of(v) for k, v in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items()}
         if "e0" in out:
@@ -163,13 +162,14 @@ def fit(
                            d.test_fraction, d.split_seed)
     model = build_model(cfg, dataset, splits["train"]).to(device)
     geometry = copy.deepcopy(model.geometry).cpu()  # cached edge features live on CPU
-    mk = dict(mode=t.batching, geometry=geometry, seed=t.seed, pin_memory=device.type == "cuda")
+    mk = dict(mode=t.batching, geometry=geometry, seed=t.seed, pin_memory=pin_memory_for(device))
     train_loader = SpectrumLoader(dataset, splits["train"], t.batch_size, shuffle=True,
                                   max_batches=t.max_steps_per_epoch, **mk)
     val_loader = SpectrumLoader(dataset, splits["val"] or splits["train"], t.batch_size, **mk)
     test_loader = SpectrumLoader(dataset, splits["test"] or splits["val"] or splits["train"],
                                  t.batch_size, **mk)
     model.to(device)
+    forward = forward_fn(model, t.compile)
     opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr)
@@ -207,9 +207,9 @@ def fit(
             train_loader.set_epoch(epoch)
             bar = tqdm(total=min(len(train_loader) * t.batch_size, len(splits["train"])),
                        desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="spec")
-            tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar)
+            tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar, forward)
             bar.close()
-            val = evaluate(model, val_loader, cfg, device)
+            val = evaluate(model, val_loader, cfg, device, forward)
             sched.step(val["total"])
             improved = val["total"] < state["best"]
             if improved:
@@ -244,7 +244,7 @@ def fit(
     best = out / "best.pt"
     if best.exists():
         load_state(model, read_checkpoint(best, device)["model"], str(best))
-    test = evaluate(model, test_loader, cfg, device)
+    test = evaluate(model, test_loader, cfg, device, forward)
     result = FitResult(out, state["best_epoch"], state["best"], test, state["history"],
                        str(device), model, stopped_early, best if best.exists() else None)
     for cb in listeners:
