@@ -18,7 +18,8 @@ Parquet trial tables).
 
 Presets: ``cpu`` (default; ~25 min on 2 cores: 800 molecules, the cpu model,
 5 epochs, 4 trials of a small lr / width / basis space), ``paper`` (all 4,079
-molecules, the default model and training, 16 trials; for GPUs: add ``--gpus N``),
+molecules, the default model and training, 16 trials; for GPUs: add ``--gpus N``,
+and ``--gpus-per-trial 0.25`` to pack trials),
 ``tiny`` (a smoke test in about a minute).
 """
 
@@ -144,8 +145,8 @@ def write_text(path: Path, text: str) -> None:
 
 def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecules: int | None = -1,
                   epochs: int | None = None, trials: int | None = None, seed: int = 0,
-                  gpus: float = 0, cpus: int | None = None, extra: dict[str, Any] | None = None,
-                  verbose: int = 1) -> dict[str, Any]:
+                  gpus: float = 0, gpus_per_trial: float | None = None, cpus: int | None = None,
+                  extra: dict[str, Any] | None = None, verbose: int = 1) -> dict[str, Any]:
     """Run every step; returns (and writes to OUT/summary.json) what was measured."""
     from benchmarks.xanesnet_eval import evaluate_checkpoints, markdown_table
     from search.run import run_search
@@ -172,7 +173,8 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     name = f"xanesnet-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     results_dir = (out / "search" / "results").resolve()
     t1 = time.perf_counter()
-    exp_dir = run_search(bench.space, trials or bench.trials, gpus=gpus, cpus_per_trial=bench.cpus_per_trial,
+    exp_dir = run_search(bench.space, trials or bench.trials, gpus=gpus, gpus_per_trial=gpus_per_trial,
+                         cpus_per_trial=bench.cpus_per_trial,
                          scheduler="none", data=str(db), name=name, wandb="disabled", seed=seed,
                          preset="paper", extra=base, results_dir=results_dir,
                          experiments_dir=(out / "search").resolve(), enqueue=[point],
@@ -226,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs per trial (default: the preset's)")
     p.add_argument("--trials", type=int, help="search trials, the default config included")
     p.add_argument("--seed", type=int, default=0, help="subset, split, sampler and training seed")
-    p.add_argument("--gpus", type=float, default=0, help="GPUs for Ray (one per trial)")
+    p.add_argument("--gpus", type=float, default=0, help="GPUs for Ray (default 0: CPU only)")
+    p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")
     p.add_argument("--cpus", type=int, help="CPUs Ray may use (default: all)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra config override")
     p.add_argument("--quiet", action="store_true", help="no Tune progress table")
@@ -240,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     n = None if a.n_molecules == 0 else a.n_molecules
     try:
         run_benchmark(a.train, a.out, a.preset, n_molecules=n, epochs=a.epochs, trials=a.trials,
-                      seed=a.seed, gpus=a.gpus, cpus=a.cpus, extra=parse_set(a.set),
+                      seed=a.seed, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial, cpus=a.cpus,
+                      extra=parse_set(a.set),
                       verbose=0 if a.quiet else 1)
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
