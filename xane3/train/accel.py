@@ -53,7 +53,8 @@ class CompiledForward:
             self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
-        self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        self.failed = f"{type(exc).__name__}: {' '.join(lines[:2])}"[:300]
         warnings.warn(f"torch.compile failed, training continues eager: {self.failed}",
                       RuntimeWarning, stacklevel=3)
 

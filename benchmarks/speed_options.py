@@ -1,0 +1,162 @@
+"""``python -m benchmarks.speed_options``: training steps/s of the GPU-path switches.
+
+Variants, all the same model, weights, spectra and batch order, each in its own
+process (its own compile cache, peak memory and thread pool):
+
+- ``eager``: the baseline (e3nn, float32)
+- ``compile``: ``train.compile`` (``torch.compile(model, dynamic=True)``); the
+  steps that compiled are reported apart from the steady state
+- ``amp``: ``train.amp`` (bf16 autocast on the device)
+- ``cueq``: ``model.backend=cuequivariance`` (fused CUDA kernels where
+  ``cuequivariance-ops-torch`` and a GPU exist; its PyTorch fallback otherwise)
+
+Per variant: median s/step over the timed steps, the wall time of the first
+``--warmup`` steps (tracing and code generation for ``compile``), and the largest
+prediction difference from eager on the first batch, before any update (same weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import torch
+
+VARIANTS = ("eager", "compile", "amp", "cueq")
+
+
+def run_variant(args) -> dict:
+    """Child process: time ``warmup + steps`` training steps of one variant."""
+    from benchmarks.run import _batches, _sync
+    from xane3.config import Config, preset, with_overrides
+    from xane3.data.dataset import load_dataset
+    from xane3.data.loader import SpectrumLoader
+    from xane3.model import XANE3
+    from xane3.model.backend import cuda_kernels_available
+    from xane3.train.accel import autocast, forward_fn, to_device
+    from xane3.train.loss import combine, loss_terms, mean_of
+
+    warnings.filterwarnings("ignore", message=".*cuequivariance_ops_torch is not available.*")
+    device = torch.device(args.device if args.device != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    over = {**preset(args.preset), **({"data.db": args.db} if args.db else {})}
+    if args.variant == "cueq":
+        over["model.backend"] = "cuequivariance"
+    cfg = with_overrides(Config(), over)
+    ds = load_dataset(cfg.data)
+    torch.manual_seed(0)
+    model = XANE3(cfg.model).to(device)
+    forward = forward_fn(model, args.variant == "compile")
+    amp = args.variant == "amp"
+    loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, geometry=XANE3(cfg.model).geometry)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    chunks = _batches(ds, args.warmup + args.steps, args.batch_size)
+    first = to_device(*loader.make_batch(chunks[0])[:2], device)[0]
+    t0 = time.perf_counter()
+    model.eval()
+    with torch.no_grad(), autocast(device, amp):  # the same initial weights in every variant
+        pred0 = forward(first)["spectrum"].float().cpu()
+    eval_first_s = time.perf_counter() - t0
+    times, cpu_times = [], []
+    for chunk in chunks:
+        t0, c0 = time.perf_counter(), time.process_time()
+        batch, tgt = to_device(*loader.make_batch(chunk)[:2], device)
+        model.train()
+        with autocast(device, amp):
+            out = forward(batch)
+        terms = {k: mean_of(v) for k, v in loss_terms(out["spectrum"].float(), tgt["spectrum"],
+                                                      tgt["mask"]).items()}
+        loss = combine(terms, 150.0, 200.0, 0.0)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        cpu_times.append(time.process_time() - c0)
+    timed = times[args.warmup:]
+    res = {"variant": args.variant, "device": str(device), "preset": args.preset,
+           "parameters": model.num_parameters(), "steps": args.steps,
+           "median_step_s": float(np.median(timed)), "mean_step_s": float(np.mean(timed)),
+           "median_cpu_s": float(np.median(cpu_times[args.warmup:])),
+           "spectra_per_s": args.batch_size / float(np.median(timed)),
+           "warmup_s": float(sum(times[:args.warmup])), "step_times_s": times,
+           "first_eval_s": eval_first_s, "prediction": pred0.tolist()}
+    if args.variant == "compile":
+        res["compile_failed"] = forward.failed
+        res["first_call_compile_s"] = forward.compile_s
+    if args.variant == "cueq":
+        res["cuda_kernels"] = cuda_kernels_available() and device.type == "cuda"
+    if device.type == "cuda":
+        res["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        res["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return res
+
+
+def _child(variant: str, args) -> dict:
+    cmd = [sys.executable, "-m", "benchmarks.speed_options", "--child", variant, "--steps",
+           str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
+           "--device", args.device, "--preset", args.preset]
+    if args.db:
+        cmd += ["--db", args.db]
+    with tempfile.TemporaryDirectory() as cache:  # a cold inductor cache: compile time is real
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    if out.returncode:
+        raise RuntimeError(f"variant {variant} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed_options", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
+    p.add_argument("--preset", default="paper", help="model size: paper (default model) | cpu | tiny")
+    p.add_argument("--db", help="ASE DB (default: the embedded FEFF10 set)")
+    p.add_argument("--steps", type=int, default=6, help="timed steps per variant")
+    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile happens here)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", help="also write every figure here")
+    p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        args.variant = args.child
+        print(json.dumps(run_variant(args)))
+        return 0
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"cuda {torch.cuda.is_available()}")
+    res = {v: _child(v, args) for v in args.variants.split(",")}
+    base = res.get("eager")
+    for v, r in res.items():
+        line = (f"{v:<8} {r['device']:<5} {r['parameters']:>9,} params  median {r['median_step_s']:.3f} s/step"
+                f" (CPU {r['median_cpu_s']:.2f} s)  {r['spectra_per_s']:.2f} spectra/s"
+                f"  first {args.warmup} steps {r['warmup_s']:.1f} s  peak {r['peak_memory_mb']:,.0f} MB")
+        if base is not None and v != "eager":
+            diff = np.abs(np.array(r["prediction"]) - np.array(base["prediction"])).max()
+            line += (f"  speed-up {base['median_step_s'] / r['median_step_s']:.2f}x"
+                     f"  max|pred - eager| {diff:.2e}")
+        if v == "compile":
+            line += f"  compile failed: {r['compile_failed']}" if r["compile_failed"] else \
+                f"  first-call compile {r['first_call_compile_s']:.1f} s"
+        if v == "cueq":
+            line += f"  cuda kernels: {r['cuda_kernels']}"
+        print(line)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
