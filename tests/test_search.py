@@ -175,16 +175,57 @@ def test_failed_trials_are_rows_and_the_search_goes_on(ray8, tmp_path, small_rea
     assert json.loads(Path(exp_dir / "best_config.json").read_text())["train"]["lr"] == 1e-3
 
 
+def test_quarter_gpu_trials_pack_four_per_logical_gpu(ray8):
+    """--gpus-per-trial 0.25 on 8 logical GPUs: 32 trials fit, and 8 such Ray tasks run at
+    once, each seeing one GPU id (shared by at most 4) as its CUDA_VISIBLE_DEVICES."""
+    import ray
+
+    assert runner.concurrency(40, gpus_per_trial=0.25, cpus_per_trial=0.0625) == 32
+    assert runner.concurrency(40, gpus_per_trial=0.25, cpus_per_trial=0.25) == 8  # CPUs bind
+    with pytest.raises(ValueError, match="needs 1 CPU and 9 GPU"):
+        runner.concurrency(1, gpus_per_trial=9, cpus_per_trial=1)
+
+    @ray.remote(num_cpus=0)
+    class Barrier:
+        def __init__(self):
+            self.arrived = 0
+
+        def arrive(self):
+            self.arrived += 1
+
+        def count(self):
+            return self.arrived
+
+    @ray.remote(num_cpus=0.125, num_gpus=0.25)
+    def trial(barrier, n):
+        import os
+        import time
+
+        ray.get(barrier.arrive.remote())
+        t0 = time.time()
+        while ray.get(barrier.count.remote()) < n and time.time() - t0 < 60:
+            time.sleep(0.05)
+        return ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"), ray.get(barrier.count.remote())
+
+    barrier = Barrier.remote()
+    out = ray.get([trial.remote(barrier, 8) for _ in range(8)], timeout=120)
+    assert all(seen == 8 for _, _, seen in out), "the 8 quarter-GPU tasks did not run at once"
+    ids = pd.Series([int(g[0]) for g, _, _ in out])
+    assert all(len(g) == 1 for g, _, _ in out) and ids.between(0, 7).all()
+    assert ids.value_counts().max() <= 4
+    assert [str(int(g[0])) for g, _, _ in out] == [cvd for _, cvd, _ in out]
+
+
 @pytest.mark.slow
 def test_eight_logical_gpus_run_eight_trials_at_once(ray8, tmp_path, small_real_db, capfd):
     exp_dir, trials, _ = _search(tmp_path, small_real_db, "gpu8", trials=8, gpus=8,
-                                 gpus_per_trial=0.5, cpus_per_trial=0.125, max_epochs=3,
+                                 gpus_per_trial=0.25, cpus_per_trial=0.125, max_epochs=3,
                                  scheduler="none")
     assert "WARNING: --gpus 8 but only 0 CUDA device(s)" in capfd.readouterr().err
     assert len(trials) == 8 and (trials["status"] == "completed").all()
     assert (trials["device"] == "cpu").all()  # no CUDA: the trainer fell back to CPU
     ids = trials["gpu_ids"].astype(int)
-    assert ids.between(0, 7).all() and ids.value_counts().max() <= 2  # 0.5 GPU each
+    assert ids.between(0, 7).all() and ids.value_counts().max() <= 4  # 0.25 GPU each
     assert (trials["cuda_visible_devices"] == trials["gpu_ids"]).all()
     events = sorted([(t, 1) for t in trials["started_at"]] + [(t, -1) for t in trials["last_report_at"]],
                     key=lambda e: (e[0], e[1]))
