@@ -46,9 +46,12 @@ def run_variant(args) -> dict:
     from xane3.train.loss import combine, loss_terms, mean_of
 
     warnings.filterwarnings("ignore", message=".*cuequivariance_ops_torch is not available.*")
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device if args.device != "auto" else
                           ("cuda" if torch.cuda.is_available() else "cpu"))
-    over = {**preset(args.preset), **({"data.db": args.db} if args.db else {})}
+    over = {**preset(args.preset), "data.subset": args.subset,
+            **({"data.db": args.db} if args.db else {})}
     if args.variant == "cueq":
         over["model.backend"] = "cuequivariance"
     cfg = with_overrides(Config(), over)
@@ -105,7 +108,8 @@ def run_variant(args) -> dict:
 def _child(variant: str, args) -> dict:
     cmd = [sys.executable, "-m", "benchmarks.speed_options", "--child", variant, "--steps",
            str(args.steps), "--warmup", str(args.warmup), "--batch-size", str(args.batch_size),
-           "--device", args.device, "--preset", args.preset]
+           "--device", args.device, "--preset", args.preset, "--threads", str(args.threads),
+           "--subset", str(args.subset)]
     if args.db:
         cmd += ["--db", args.db]
     with tempfile.TemporaryDirectory() as cache:  # a cold inductor cache: compile time is real
@@ -116,16 +120,32 @@ def _child(variant: str, args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _combine(runs: list[dict]) -> dict:
+    """Median over repeats of each per-run figure; the first run's predictions and flags."""
+    out = dict(runs[0])
+    for key in ("median_step_s", "mean_step_s", "median_cpu_s", "spectra_per_s", "warmup_s",
+                "peak_memory_mb"):
+        out[key] = float(np.median([r[key] for r in runs]))
+    out["repeats"] = [{k: r[k] for k in ("median_step_s", "median_cpu_s", "warmup_s")} for r in runs]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed_options", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     p.add_argument("--preset", default="paper", help="model size: paper (default model) | cpu | tiny")
     p.add_argument("--db", help="ASE DB (default: the embedded FEFF10 set)")
+    p.add_argument("--subset", type=int, default=240,
+                   help="first N spectra: a fixed prefix, so a growing data set cannot give "
+                        "variants different batches")
     p.add_argument("--steps", type=int, default=6, help="timed steps per variant")
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile happens here)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0, help="torch threads per variant (0: torch's default)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="round-robin repeats (figures: median over repeats; for a shared machine)")
     p.add_argument("--json", help="also write every figure here")
     p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -134,9 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(args)))
         return 0
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, threads per variant {args.threads or torch.get_num_threads()}, "
           f"cuda {torch.cuda.is_available()}")
-    res = {v: _child(v, args) for v in args.variants.split(",")}
+    variants = args.variants.split(",")
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for _ in range(args.repeat):  # interleaved, so a change in machine load hits every variant
+        for v in variants:
+            runs[v].append(_child(v, args))
+    res = {v: _combine(rs) for v, rs in runs.items()}
     base = res.get("eager")
     for v, r in res.items():
         line = (f"{v:<8} {r['device']:<5} {r['parameters']:>9,} params  median {r['median_step_s']:.3f} s/step"
@@ -144,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  first {args.warmup} steps {r['warmup_s']:.1f} s  peak {r['peak_memory_mb']:,.0f} MB")
         if base is not None and v != "eager":
             diff = np.abs(np.array(r["prediction"]) - np.array(base["prediction"])).max()
-            line += (f"  speed-up {base['median_step_s'] / r['median_step_s']:.2f}x"
+            line += (f"  speed-up {base['median_step_s'] / r['median_step_s']:.2f}x wall,"
+                     f" {base['median_cpu_s'] / r['median_cpu_s']:.2f}x CPU"
                      f"  max|pred - eager| {diff:.2e}")
         if v == "compile":
             line += f"  compile failed: {r['compile_failed']}" if r["compile_failed"] else \
@@ -154,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(res, fh, indent=1)
+            json.dump({"args": vars(args), "runs": runs}, fh, indent=1)
     return 0
 
 
