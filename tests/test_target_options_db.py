@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from ase.db import connect
 
-from xane3.config import Config, with_overrides
+from xane3.config import Config, preset, with_overrides
 from xane3.data.database import ingest, iter_rows
 from xane3.data.dataset import XASDataset
 from xane3.data.readers.fdmnes import read_fdmnes_output
@@ -96,3 +96,17 @@ def test_old_db_without_raw_spectra_says_so(tmp_path, sample_db) -> None:
     assert all("raw_mu" not in r["meta"] for r in iter_rows(old))
     with pytest.raises(ValueError, match=r"no raw spectrum .* ingest the files again"):
         XASDataset.from_db(old, _data_cfg(old, XANESNET_TARGET))
+
+
+def test_absolute_axis_model_starts_its_edge_step_at_the_mean_edge(sample_db) -> None:
+    """On an absolute grid a background centred at 0 eV would be a constant that never learns."""
+    from xane3.train.trainer import build_model
+
+    cfg = with_overrides(Config(), {**preset("tiny"), **XANESNET_TARGET, "data.db": str(sample_db)})
+    ds = XASDataset.from_db(sample_db, cfg.data)
+    model = build_model(cfg, ds, range(len(ds)))
+    e0 = np.mean([s.e0 for s in ds.samples])
+    c = float(model.background.center)
+    assert c == pytest.approx(e0, abs=1e-3) and 7097.0 < c < 7172.0
+    bg = model.background(model.energy).detach().numpy()
+    assert bg[0] < 0.05 and bg[-1] > 0.95  # a step inside the grid, not a constant
