@@ -57,6 +57,7 @@ def run_mode(args) -> dict:
     """Child process: time training steps (and inference) of one mode."""
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
+    from xane3.train.accel import forward_fn
     from xane3.train.loss import combine, loss_terms, mean_of
 
     torch.manual_seed(0)
@@ -64,8 +65,7 @@ def run_mode(args) -> dict:
                           ("cuda" if torch.cuda.is_available() else "cpu"))
     cfg, ds, _ = _dataset(args)
     model = XANE3(cfg.model).to(device)
-    if args.compile:
-        model = torch.compile(model)
+    forward = forward_fn(model, args.compile)  # compiled, or eager with a warning if that fails
     geometry = None if args.mode == "plain" else XANE3(cfg.model).geometry
     mode = "structure" if args.mode == "structure" else "absorber"
     loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, mode=mode, geometry=geometry)
@@ -78,7 +78,7 @@ def run_mode(args) -> dict:
         batch, tgt, _ = loader.make_batch(chunk)  # batch assembly is part of the cost
         batch = batch.to(device)
         tgt = {key: v.to(device) for key, v in tgt.items()}
-        out = model(batch)
+        out = forward(batch)
         terms = {key: mean_of(v) for key, v in loss_terms(out["spectrum"], tgt["spectrum"], tgt["mask"]).items()}
         loss = combine(terms, 150.0, 200.0, 0.0)
         opt.zero_grad(set_to_none=True)
@@ -98,7 +98,7 @@ def run_mode(args) -> dict:
         with torch.no_grad():
             for chunk in chunks:
                 batch, _, _ = loader.make_batch(chunk)
-                model(batch.to(device))
+                forward(batch.to(device))
                 n += len(chunk)
         _sync(device)
         res["inference_spectra_per_s"] = n / (time.perf_counter() - t0)
