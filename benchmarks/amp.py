@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import tempfile
 import time
 import warnings
 
 import numpy as np
 import torch
+
+from benchmarks.common import machine_line
 
 
 def _predictions(model, loader, device: torch.device, amp: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -100,9 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write every figure here")
     args = p.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cuda {torch.cuda.is_available()}")
+    print(machine_line())
     r = run(args)
     print(f"device {r['device']}, preset {r['preset']} ({r['parameters']:,} parameters), "
           f"{r['n_train']} training / {r['n_eval']} val+test spectra, {r['epochs']} epochs")

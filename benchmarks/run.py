@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import resource
-import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
+
+from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
 
 MODES = ("structure", "absorber", "plain")
 
@@ -39,30 +37,16 @@ def _dataset(args):
     return cfg, ds, time.perf_counter() - t0
 
 
-def _batches(ds, n_batches: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
-    """The same spectra for every mode: structure-grouped order, first n batches."""
-    from xane3.data.loader import SpectrumLoader
-
-    loader = SpectrumLoader(ds, range(len(ds)), batch_size, shuffle=True, seed=seed)
-    order = loader.order()
-    return [order[i * batch_size:(i + 1) * batch_size] for i in range(n_batches)]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def run_mode(args) -> dict:
     """Child process: time training steps (and inference) of one mode."""
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
     from xane3.train.accel import forward_fn
     from xane3.train.loss import combine, loss_terms, mean_of
+    from xane3.train.trainer import resolve_device
 
     torch.manual_seed(0)
-    device = torch.device(args.device if args.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     cfg, ds, _ = _dataset(args)
     model = XANE3(cfg.model).to(device)
     forward = forward_fn(model, args.compile)  # compiled, or eager with a warning if that fails
@@ -70,7 +54,7 @@ def run_mode(args) -> dict:
     mode = "structure" if args.mode == "structure" else "absorber"
     loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, mode=mode, geometry=geometry)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    chunks = _batches(ds, args.warmup + args.steps, args.batch_size)
+    chunks = batches(ds, args.warmup + args.steps, args.batch_size)
     n_spec = n_struct = 0
     elapsed = 0.0
     for k, chunk in enumerate(chunks):
@@ -84,7 +68,7 @@ def run_mode(args) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        _sync(device)
+        sync(device)
         if k >= args.warmup:
             elapsed += time.perf_counter() - t0
             n_spec += len(chunk)
@@ -100,7 +84,7 @@ def run_mode(args) -> dict:
                 batch, _, _ = loader.make_batch(chunk)
                 forward(batch.to(device))
                 n += len(chunk)
-        _sync(device)
+        sync(device)
         res["inference_spectra_per_s"] = n / (time.perf_counter() - t0)
         # predictions identical to the per-absorber form of the same model
         ref_loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, mode="absorber", geometry=None)
@@ -108,10 +92,7 @@ def run_mode(args) -> dict:
             a = model(loader.make_batch(chunks[0])[0].to(device))["spectrum"]
             b = model(ref_loader.make_batch(chunks[0])[0].to(device))["spectrum"]
         res["max_abs_diff_vs_absorber"] = float((a - b).abs().max())
-    if device.type == "cuda":
-        res["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        res["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_memory_mb"] = peak_memory_mb(device)
     return res
 
 
@@ -139,10 +120,7 @@ def _child(mode: str, args) -> dict:
         cmd += ["--compile"]
     if mode != "structure":
         cmd[cmd.index("--steps") + 1] = str(args.slow_steps)
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise RuntimeError(f"benchmark child {mode} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(cmd, f"child {mode}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,9 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         args.mode = args.child
         print(json.dumps(run_mode(args)))
         return 0
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"cuda {torch.cuda.is_available()}")
+    print(machine_line())
     dp = data_pipeline(args)
     for k, v in dp.items():
         print(f"data  {k:<28} {v:,.2f}")

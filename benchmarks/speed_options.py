@@ -20,9 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,12 +28,13 @@ import warnings
 import numpy as np
 import torch
 
+from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
+
 VARIANTS = ("eager", "compile", "amp", "cueq")
 
 
 def run_variant(args) -> dict:
     """Child process: time ``warmup + steps`` training steps of one variant."""
-    from benchmarks.run import _batches, _sync
     from xane3.config import Config, preset, with_overrides
     from xane3.data.dataset import load_dataset
     from xane3.data.loader import SpectrumLoader
@@ -44,12 +42,12 @@ def run_variant(args) -> dict:
     from xane3.model.backend import cuda_kernels_available
     from xane3.train.accel import autocast, forward_fn, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
+    from xane3.train.trainer import resolve_device
 
     warnings.filterwarnings("ignore", message=".*cuequivariance_ops_torch is not available.*")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device if args.device != "auto" else
-                          ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device(args.device)
     over = {**preset(args.preset), "data.subset": args.subset,
             **({"data.db": args.db} if args.db else {})}
     if args.variant == "cueq":
@@ -62,7 +60,7 @@ def run_variant(args) -> dict:
     amp = args.variant == "amp"
     loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, geometry=XANE3(cfg.model).geometry)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    chunks = _batches(ds, args.warmup + args.steps, args.batch_size)
+    chunks = batches(ds, args.warmup + args.steps, args.batch_size)
     first = to_device(*loader.make_batch(chunks[0])[:2], device)[0]
     t0 = time.perf_counter()
     model.eval()
@@ -82,7 +80,7 @@ def run_variant(args) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t0)
         cpu_times.append(time.process_time() - c0)
     timed = times[args.warmup:]
@@ -98,10 +96,7 @@ def run_variant(args) -> dict:
         res["first_call_compile_s"] = forward.compile_s
     if args.variant == "cueq":
         res["cuda_kernels"] = cuda_kernels_available() and device.type == "cuda"
-    if device.type == "cuda":
-        res["peak_memory_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    else:
-        res["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_memory_mb"] = peak_memory_mb(device)
     return res
 
 
@@ -114,10 +109,7 @@ def _child(variant: str, args) -> dict:
         cmd += ["--db", args.db]
     with tempfile.TemporaryDirectory() as cache:  # a cold inductor cache: compile time is real
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-    if out.returncode:
-        raise RuntimeError(f"variant {variant} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return run_child(cmd, f"variant {variant}", env)
 
 
 def _combine(runs: list[dict]) -> dict:
@@ -153,9 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         args.variant = args.child
         print(json.dumps(run_variant(args)))
         return 0
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, threads per variant {args.threads or torch.get_num_threads()}, "
-          f"cuda {torch.cuda.is_available()}")
+    print(machine_line(args.threads))
     variants = args.variants.split(",")
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for _ in range(args.repeat):  # interleaved, so a change in machine load hits every variant
