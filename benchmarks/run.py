@@ -41,7 +41,7 @@ def run_mode(args) -> dict:
     """Child process: time training steps (and inference) of one mode."""
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
-    from xane3.train.accel import forward_fn
+    from xane3.train.accel import forward_fn, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
     from xane3.train.trainer import resolve_device
 
@@ -60,8 +60,7 @@ def run_mode(args) -> dict:
     for k, chunk in enumerate(chunks):
         t0 = time.perf_counter()
         batch, tgt, _ = loader.make_batch(chunk)  # batch assembly is part of the cost
-        batch = batch.to(device)
-        tgt = {key: v.to(device) for key, v in tgt.items()}
+        batch, tgt = to_device(batch, tgt, device)  # as the training loop moves them
         out = forward(batch)
         terms = {key: mean_of(v) for key, v in loss_terms(out["spectrum"], tgt["spectrum"], tgt["mask"]).items()}
         loss = combine(terms, 150.0, 200.0, 0.0)
