@@ -79,6 +79,7 @@ def evaluate_checkpoints(checkpoints: dict[str, Path], db: Path,
     Every checkpoint must have been trained on ``db`` with the same split (same data
     hash and split indices), so all predictors are scored on the same spectra.
     """
+    from xane3.baseline import dataset_mean_spectrum
     from xane3.data.dataset import XASDataset
     from xane3.evaluate import predict_samples
     from xane3.train.checkpoint import load_checkpoint
@@ -100,7 +101,8 @@ def evaluate_checkpoints(checkpoints: dict[str, Path], db: Path,
             _collect(summary, per_spectrum, name, split, pred, ref, idx, ds)
     assert ds is not None and ref_splits is not None
     train = list(ref_splits["train"])
-    mean = split_arrays(ds, train, str(db)).mean(0)
+    split_arrays(ds, train, str(db))  # the training targets too must cover the whole grid
+    mean = dataset_mean_spectrum(ds, train)  # the same baseline evaluate and ablations print
     for split in splits:
         idx = list(ref_splits[split])
         ref = split_arrays(ds, idx, str(db))
