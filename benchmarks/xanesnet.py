@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from xane3.atomic import write_text_atomic
+
 XANESNET_TARGET: dict[str, Any] = {
     "data.normalization": "none", "data.energy_axis": "absolute",
     "data.e_min": 7097.0, "data.e_max": 7172.0, "data.n_points": 226,
@@ -136,13 +138,6 @@ def pick_trials(exp_dir: Path, results_dir: Path, name: str,
     return default.iloc[0].to_dict(), best.to_dict(), df
 
 
-def write_text(path: Path, text: str) -> None:
-    """Atomic text write: a temp file renamed over the target."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecules: int | None = -1,
                   epochs: int | None = None, trials: int | None = None, seed: int = 0,
                   gpus: float = 0, gpus_per_trial: float | None = None, cpus: int | None = None,
@@ -161,7 +156,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     pairs = select_pairs(train, n, seed)
     db = (out / "xanesnet.db").resolve()
     data = build_db(pairs, db)
-    write_text(out / "molecules.txt", "".join(f"{x.stem}\n" for x, _ in pairs))
+    write_text_atomic(out / "molecules.txt", "".join(f"{x.stem}\n" for x, _ in pairs))
     t_data = time.perf_counter() - t0
     print(f"data: {data['ingested']} of {data['molecules']} molecules -> {db} ({t_data:.0f} s)")
     base = {**preset(bench.base), **bench.overrides, **XANESNET_TARGET, "data.split_seed": seed,
@@ -190,7 +185,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     table_md = markdown_table(summary_df)
     summary_df.to_csv(out / "metrics.csv", index=False)
     per_spectrum.to_csv(out / "per_spectrum.csv", index=False)
-    write_text(out / "metrics.md", table_md + "\n")
+    write_text_atomic(out / "metrics.md", table_md + "\n")
     configs = {k: read_checkpoint(p)["config"] for k, p in ckpts.items()}
     default_flat = Config().flat()
     result = {
@@ -208,7 +203,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
                         "total": time.perf_counter() - t0},
         "machine": {"cpus": os.cpu_count(), "gpus": gpus},
     }
-    write_text(out / "summary.json", json.dumps(result, indent=2, default=str))
+    write_text_atomic(out / "summary.json", json.dumps(result, indent=2, default=str))
     print(f"\nXANESNET Fe benchmark ({preset_name}): {data['ingested']} molecules, "
           f"{len(table)} trials; default = trial {default['trial_id']}, best = trial {best['trial_id']} "
           f"(searched: {best['params_json']})\n\n{table_md}\n\n"

@@ -23,7 +23,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from ray.tune import Callback
 
+from xane3.atomic import atomic_path
 from xane3.config import Config, with_overrides
 
 log = logging.getLogger(__name__)
@@ -117,17 +117,10 @@ def write_part(rows: list[dict[str, Any]], columns: dict[str, pa.DataType], path
     schema = pa.schema(list(columns.items()))
     data = {name: [_cast(r.get(name), typ) for r in rows] for name, typ in columns.items()}
     table = pa.Table.from_pydict(data, schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pq.write_table(table, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        pq.write_table(table, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def read_part(path: Path) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from xane3.atomic import atomic_path, write_text_atomic
 from xane3.datagen import feff_runner as fr
 from xane3.datagen.structures import Slab, all_slabs
 
@@ -134,15 +135,14 @@ class Cache:
         return {p.stem for p in (self.root / "failed").glob("*.json")}
 
     def put(self, key: str, result: dict[str, Any], meta: dict[str, Any]) -> None:
-        if result["ok"]:
-            path, tmp = self.root / "done" / f"{key}.npz", self.root / "done" / f"{key}.tmp.npz"
-            np.savez(tmp, energy=result["energy"], mu=result["mu"], e0=result["e0"],
-                     scf_converged=result["scf_converged"], seconds=result["seconds"])
+        if result["ok"]:  # hidden temp names: done_keys' "*.npz" glob never sees one
+            with atomic_path(self.root / "done" / f"{key}.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez(fh, energy=result["energy"], mu=result["mu"], e0=result["e0"],
+                         scf_converged=result["scf_converged"], seconds=result["seconds"])
         else:
-            path, tmp = self.root / "failed" / f"{key}.json", self.root / "failed" / f"{key}.tmp"
-            tmp.write_text(json.dumps({**meta, "error": result["error"], "log": result["log"]},
-                                      indent=1))
-        os.replace(tmp, path)
+            write_text_atomic(self.root / "failed" / f"{key}.json",
+                              json.dumps({**meta, "error": result["error"], "log": result["log"]},
+                                         indent=1))
 
     def get(self, key: str) -> dict[str, Any]:
         with np.load(self.root / "done" / f"{key}.npz") as z:
@@ -187,9 +187,8 @@ def write_shard(rows: list[dict[str, Any]], shard_dir: Path) -> Path:
     shard_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     path = shard_dir / f"shard-{stamp}-{rows[0]['key'][:8]}.parquet"
-    tmp = path.with_suffix(".parquet.tmp")
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, compression="zstd")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, compression="zstd")
     return path
 
 

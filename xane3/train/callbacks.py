@@ -6,12 +6,12 @@ ends the run cleanly (checkpoints are already written).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from xane3.atomic import atomic_path
 
 
 class StopTraining(Exception):
@@ -28,16 +28,8 @@ class Callback:
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
     """Write to a temp file beside the target, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ParquetEpochLog(Callback):

@@ -14,13 +14,12 @@ XANESNET spectra reads our predictions unchanged.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 
+from xane3.atomic import write_text_atomic
 from xane3.data.readers.fdmnes import FdmnesError, read_fdmnes_output
 from xane3.data.record import SpectrumRecord
 
@@ -132,15 +131,4 @@ def format_xanesnet_spectrum(energy: np.ndarray, mu: np.ndarray) -> str:
 
 def write_xanesnet_spectrum(path: str | Path, energy: np.ndarray, mu: np.ndarray) -> Path:
     """Write one spectrum file atomically (temp file, then rename)."""
-    path = Path(path)
-    text = format_xanesnet_spectrum(energy, mu)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, format_xanesnet_spectrum(energy, mu))
