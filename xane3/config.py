@@ -255,7 +255,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "cpu": {
         "model.m0": 16, "model.m1": 8, "model.m2": 4, "model.num_layers": 3,
         "model.radial_hidden": 32, "model.readout_hidden": 128, "model.n_gaussians": 100,
-        "train.epochs": 30, "train.ramp_start": 0.3, "train.ramp_epochs": 0.3,
+        "train.epochs": 20, "train.ramp_start": 0.3, "train.ramp_epochs": 0.3,
         "train.patience": 10, "train.plateau_patience": 4,
     },
     # a tiny model for tests and smoke runs: minutes on a laptop CPU

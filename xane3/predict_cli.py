@@ -35,6 +35,8 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
+from xane3.atomic import atomic_path, write_text_atomic
+
 
 class PredictError(ValueError):
     """A structure this checkpoint cannot predict; the message names the file."""
@@ -265,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if not xanesnet:
             files = [f"{stem}.csv"]
-            spectra_frame(ens.energy, labels, pred, multi, absolute).to_csv(out / files[0], index=False)
+            with atomic_path(out / files[0]) as tmp:
+                spectra_frame(ens.energy, labels, pred, multi, absolute).to_csv(tmp, index=False)
         if not args.no_plots and not xanesnet:
             from xane3.plots import plot_prediction
 
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                         "sites": labels, "groups": groups,
                         "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
                         "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
-    (out / "predictions.json").write_text(json.dumps(
+    write_text_atomic(out / "predictions.json", json.dumps(
         {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
          "energy_axis": ens.energy_axis, "structures": summary,
          "errors": failures}, indent=2))
