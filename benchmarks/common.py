@@ -22,12 +22,22 @@ def machine_line(threads: int | str | None = None) -> str:
 
 
 def batches(ds, n_batches: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
-    """The same spectra for every mode or variant: structure-grouped order, first n batches."""
+    """The same spectra for every mode or variant: structure-grouped order, first n batches.
+
+    More batches than one pass holds continue into the next epochs' orders (as training
+    would), so a long timing on a small subset never yields an empty batch.
+    """
     from xane3.data.loader import SpectrumLoader
 
+    if len(ds) < batch_size:
+        raise ValueError(f"benchmark needs at least {batch_size} spectra (one batch), got {len(ds)}")
     loader = SpectrumLoader(ds, range(len(ds)), batch_size, shuffle=True, seed=seed)
-    order = loader.order()
-    return [order[i * batch_size:(i + 1) * batch_size] for i in range(n_batches)]
+    out: list[np.ndarray] = []
+    while len(out) < n_batches:
+        order = loader.order()
+        out += [order[i:i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+        loader.set_epoch(loader.epoch + 1)
+    return out[:n_batches]
 
 
 def sync(device: torch.device) -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,3 +27,20 @@ def test_benchmark_prints_figures_and_ratios() -> None:
     # structure-level batching predicts what one graph per absorber predicts
     diff = float(re.search(r"max \|structure - absorber\| prediction\s+(\S+)", text).group(1))
     assert diff < 1e-5
+
+
+def test_benchmark_batches_continue_past_one_epoch() -> None:
+    """A timing longer than one pass over a small subset gets full batches, never empty ones."""
+    from benchmarks.common import batches
+    from xane3.config import DataConfig
+    from xane3.data.dataset import load_dataset
+
+    real_ds = load_dataset(DataConfig(subset=30))  # the embedded FEFF10 set
+
+    per_epoch = len(real_ds) // 4
+    out = batches(real_ds, 3 * per_epoch + 1, 4)
+    assert len(out) == 3 * per_epoch + 1 and all(len(b) == 4 for b in out)
+    # one epoch covers each spectrum at most once; the next epoch is reshuffled
+    first = np.concatenate(out[:per_epoch])
+    assert len(set(first.tolist())) == len(first)
+    assert not np.array_equal(first, np.concatenate(out[per_epoch:2 * per_epoch]))
