@@ -116,6 +116,8 @@ def bar_chart(summary: pd.DataFrame, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from xane3.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=150)
     x = np.arange(len(summary))
     width = 0.2
@@ -127,6 +129,4 @@ def bar_chart(summary: pd.DataFrame, path: Path) -> None:
     ax.set_title("XANE(3) ablations: mean ± 95 % CI over seeds")
     ax.legend(frameon=False, ncol=4)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

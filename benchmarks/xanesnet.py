@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from xane3.atomic import write_text_atomic
+from xane3.atomic import atomic_path, write_text_atomic
+from xane3.provenance import portable_path
 
 XANESNET_TARGET: dict[str, Any] = {
     "data.normalization": "none", "data.energy_axis": "absolute",
@@ -82,13 +83,12 @@ def build_db(pairs: list[tuple[Path, Path]], db: Path) -> dict[str, Any]:
     from xane3.data.database import Source, ingest
     from xane3.data.readers.xanesnet import read_xanesnet_pair
 
-    tmp = db.with_name(f".{db.name}.tmp")
-    tmp.unlink(missing_ok=True)
     sources = [Source(str(s), lambda x=x, s=s: [read_xanesnet_pair(x, s)]) for x, s in pairs]
-    report = ingest(sources, tmp, progress=False, total=len(sources))
-    if report.written == 0:
-        raise ValueError(f"no usable spectrum among {len(pairs)} pairs: {report.summary()}")
-    os.replace(tmp, db)
+    with atomic_path(db) as tmp:  # a unique hidden name, removed if ingest fails
+        tmp.unlink()  # ingest makes its own SQLite file
+        report = ingest(sources, tmp, progress=False, total=len(sources))
+        if report.written == 0:
+            raise ValueError(f"no usable spectrum among {len(pairs)} pairs: {report.summary()}")
     return {"molecules": len(pairs), "ingested": report.written,
             "skipped": [f"{src}: {why}" for src, why in report.skipped]}
 
@@ -183,14 +183,15 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     summary_df, per_spectrum = evaluate_checkpoints(ckpts, db)
     t_eval = time.perf_counter() - t2
     table_md = markdown_table(summary_df)
-    summary_df.to_csv(out / "metrics.csv", index=False)
-    per_spectrum.to_csv(out / "per_spectrum.csv", index=False)
+    for fname, df in (("metrics.csv", summary_df), ("per_spectrum.csv", per_spectrum)):
+        with atomic_path(out / fname) as tmp:
+            df.to_csv(tmp, index=False)
     write_text_atomic(out / "metrics.md", table_md + "\n")
     configs = {k: read_checkpoint(p)["config"] for k, p in ckpts.items()}
     default_flat = Config().flat()
     result = {
-        "preset": preset_name, "bench": asdict(bench), "train_dir": str(train), "data": data,
-        "search": {"experiment": name, "dir": str(exp_dir), "space": bench.space,
+        "preset": preset_name, "bench": asdict(bench), "train_dir": portable_path(train), "data": data,
+        "search": {"experiment": name, "dir": portable_path(exp_dir), "space": bench.space,
                    "trials": int(len(table)), "default_point": point,
                    "default_trial": default["trial_id"], "best_trial": best["trial_id"],
                    "objective": OBJECTIVE,

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xane3.metrics import pearson_rows
+
 TAIL = 20  # points at the high-energy end that scaling sets to a mean of 1
 SPLIT_NAMES = {"val": "val", "test": "holdout"}  # the trainer's test split is our untouched holdout
 COLUMNS = {"mse_raw": "MSE raw", "mse_tail1": "MSE tail=1", "pearson_mean": "Pearson mean",
@@ -31,14 +33,6 @@ def scale_tail(y: np.ndarray, tail: int = TAIL) -> np.ndarray:
     y = np.asarray(y, float)
     s = y[..., -tail:].mean(axis=-1, keepdims=True)
     return np.divide(y, s, out=np.full_like(y, np.nan), where=np.abs(s) > 1e-12)
-
-
-def pearson_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each row pair (NaN for a constant row)."""
-    a = a - a.mean(axis=1, keepdims=True)
-    b = b - b.mean(axis=1, keepdims=True)
-    den = np.sqrt((a * a).sum(1) * (b * b).sum(1))
-    return np.divide((a * b).sum(1), den, out=np.full(len(a), np.nan), where=den > 0)
 
 
 def spectrum_scores(pred: np.ndarray, ref: np.ndarray) -> pd.DataFrame:

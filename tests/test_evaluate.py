@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
@@ -97,6 +98,12 @@ def test_compare_experiment_overlay(tiny_run, tmp_path, capsys) -> None:
     res = json.loads((tmp_path / "compare_experiment.json").read_text())
     assert [p["phase"] for p in res["phases"]] == ["hematite", "magnetite", "wustite"]
     assert {p["fe_sites"] for p in res["phases"]} == {12, 24, 4}
+    # provenance that means something on another machine: relative paths and the checkpoint's hash
+    from xane3.provenance import file_sha256
+
+    assert not any(Path(p).is_absolute() for p in [*res["checkpoints"], res["experiment_dir"]])
+    assert (Path.cwd() / res["checkpoints"][0]).resolve() == (run_dir / "best.pt").resolve()
+    assert res["checkpoint_sha256"] == [file_sha256(run_dir / "best.pt")]
     curves = pd.read_csv(tmp_path / "compare_experiment.csv")
     measured = curves["hematite_measured"].to_numpy()
     # the measured spectrum is re-normalised: ~0 before the edge, ~1 after it

@@ -15,12 +15,12 @@ from conftest import REPO
 from benchmarks.xanesnet import PRESETS, XANESNET_TARGET, build_parser, default_point, select_pairs
 from benchmarks.xanesnet_eval import (
     markdown_table,
-    pearson_rows,
     scale_tail,
     spectrum_scores,
     summarize_scores,
 )
 from xane3.config import Config, preset, with_overrides
+from xane3.metrics import pearson_rows
 
 
 def test_scores_on_known_spectra() -> None:
@@ -34,6 +34,12 @@ def test_scores_on_known_spectra() -> None:
     assert np.allclose(scale_tail(ref)[:, -20:].mean(1), 1.0)
     assert np.isnan(scale_tail(np.zeros((1, 30)))).all()
     assert pearson_rows(ref, -ref) == pytest.approx([-1, -1])
+    # the one Pearson implementation (xane3.metrics) agrees with scipy's, row by row
+    from scipy.stats import pearsonr
+
+    noisy = ref + np.random.default_rng(0).normal(0, 0.3, ref.shape)
+    assert pearson_rows(noisy, ref) == pytest.approx([pearsonr(a, b)[0] for a, b in zip(noisy, ref)])
+    assert np.isnan(pearson_rows(np.ones((1, ref.shape[1])), ref[:1])).all()
     s = summarize_scores(pd.concat([df, twice]))
     assert s["n"] == 4 and s["pearson_min"] == pytest.approx(1.0)
     table = markdown_table(pd.DataFrame([{"predictor": "m", "split": "val", **s}]))
@@ -46,6 +52,21 @@ def test_subset_is_seeded_spread_and_sorted(shared_data: Path) -> None:
     assert a == b and len(a) == 50 and a == sorted(a) and select_pairs(root, 50, seed=1) != a
     assert a[-1][0].stem[0] > "M"  # drawn from the whole folder, not its first names
     assert len(select_pairs(root, None, 0)) == 4079
+
+
+def test_build_db_is_atomic(shared_data: Path, tmp_path: Path) -> None:
+    """The DB appears whole or not at all; no temp file is left either way."""
+    from benchmarks.xanesnet import build_db
+
+    pairs = select_pairs(shared_data / "xanesnet-fe-train", 3, seed=0)
+    db = tmp_path / "xanesnet.db"
+    info = build_db(pairs, db)
+    assert db.is_file() and info["ingested"] == 3 and not info["skipped"]
+    bad = tmp_path / "bad.txt"
+    bad.write_text("not a spectrum\n")
+    with pytest.raises(ValueError, match="no usable spectrum"):
+        build_db([(pairs[0][0], bad)], tmp_path / "none.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "xanesnet.db"]
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

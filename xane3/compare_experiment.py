@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from xane3.atomic import atomic_path, write_text_atomic
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
+from xane3.provenance import file_sha256, portable_path
 
 # name -> (phase in xane3.datagen.structures, measured file)
 PHASES = {"hematite": ("alpha-Fe2O3", "fe2o3.dat"), "magnetite": ("Fe3O4", "fe3o4.dat"),
@@ -153,10 +155,14 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
         curves[f"{r['phase']}_predicted"] = p["predicted"]
         if p["std"] is not None:
             curves[f"{r['phase']}_predicted_std"] = p["std"]
-    pd.DataFrame(curves).to_csv(out / "compare_experiment.csv", index=False)
-    meta = {"checkpoints": [str(x) for x in ens.paths], "experiment_dir": str(exp_dir),
+    with atomic_path(out / "compare_experiment.csv") as tmp:
+        pd.DataFrame(curves).to_csv(tmp, index=False)
+    meta = {"checkpoints": [portable_path(x) for x in ens.paths],
+            "checkpoint_sha256": [file_sha256(x) for x in ens.paths],
+            "experiment_dir": portable_path(exp_dir),
+            "paths_relative_to": "the directory the command ran in",
             "phases": json.loads(df.to_json(orient="records"))}
-    (out / "compare_experiment.json").write_text(json.dumps(meta, indent=2))
+    write_text_atomic(out / "compare_experiment.json", json.dumps(meta, indent=2))
     return df
 
 

@@ -20,6 +20,8 @@ import pandas as pd  # noqa: E402
 from ase import Atoms  # noqa: E402
 from ase.neighborlist import neighbor_list  # noqa: E402
 
+from xane3.atomic import atomic_path  # noqa: E402
+
 STYLE = {
     "figure.dpi": 100, "savefig.dpi": 300, "savefig.bbox": "tight", "font.size": 9,
     "axes.labelsize": 9, "axes.titlesize": 9, "legend.fontsize": 8, "legend.frameon": False,
@@ -31,11 +33,14 @@ PRED = {"color": "#d62728", "lw": 1.4, "ls": "--", "label": "XANE(3)"}
 BASE = {"color": "0.55", "lw": 1.0, "ls": ":", "label": "mean-spectrum baseline"}
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def save_figure(fig: plt.Figure, path: str | Path, **savefig_kw) -> Path:
+    """Write ``fig`` atomically (format from the suffix) and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a crash never leaves half a PNG behind
+            fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", **savefig_kw)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -73,7 +78,7 @@ def plot_examples(path: str | Path, energy: np.ndarray, ref: np.ndarray, pred: n
         axes[0, 0].set_ylabel("Normalised μ(E)")
         fig.tight_layout()
         _top_legend(fig, axes[0, 0])
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _top_legend(fig: plt.Figure, ax: plt.Axes) -> None:
@@ -107,7 +112,7 @@ def plot_derivatives(path: str | Path, energy: np.ndarray, ref: np.ndarray, pred
             axes[-1, i].set_xlabel("E − E$_0$ (eV)")
         fig.tight_layout()
         _top_legend(fig, axes[0, 0])
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_error_distribution(path: str | Path, model: pd.DataFrame, baseline: pd.DataFrame | None = None) -> Path:
@@ -147,7 +152,7 @@ def plot_error_distribution(path: str | Path, model: pd.DataFrame, baseline: pd.
         axes[0, 0].set_ylabel("spectra")
         fig.tight_layout()
         _top_legend(fig, axes[0, 0])
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_learning_curves(path: str | Path, metrics: pd.DataFrame) -> Path:
@@ -178,7 +183,7 @@ def plot_learning_curves(path: str | Path, metrics: pd.DataFrame) -> Path:
             ax2.set_ylabel("derivative-loss factor", color="0.4")
         axes[0, 0].legend()
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def _neighbours(atoms: Atoms, centre: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -242,7 +247,7 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), ncol=6, fontsize=7, handletextpad=0.2,
                   columnspacing=0.8)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str], spectra: np.ndarray,
@@ -265,7 +270,7 @@ def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str],
         if len(labels) <= 12:
             ax.legend(loc="lower right", ncol=1 + len(labels) // 7)
         fig.tight_layout()
-        return _save(fig, path)
+        return save_figure(fig, path)
 
 
 def plot_experiment(path: str | Path, panels: Sequence[dict]) -> Path:
@@ -291,4 +296,4 @@ def plot_experiment(path: str | Path, panels: Sequence[dict]) -> Path:
         axes[0, 0].set_ylabel("Normalised μ(E)")
         fig.tight_layout()
         _top_legend(fig, axes[0, 0])
-        return _save(fig, path)
+        return save_figure(fig, path)

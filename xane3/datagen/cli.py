@@ -29,6 +29,7 @@ def write_card(shard_dir: Path, docs: Path) -> None:
 
     from xane3.data.embedded import read_shards
     from xane3.data.normalize import SpectrumError, default_grid, normalize_record
+    from xane3.plots import save_figure
 
     recs = read_shards(shard_dir)
     grid = default_grid()
@@ -72,7 +73,7 @@ def write_card(shard_dir: Path, docs: Path) -> None:
     ax.set_title("FEFF10 Fe K-edge XANES, embedded set: mean +/- std per phase")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(docs / "data_mean_spectra.png", dpi=110)
+    save_figure(fig, docs / "data_mean_spectra.png", dpi=110)
     print(f"{card}: {len(recs)} spectra; {docs / 'data_mean_spectra.png'}")
 
 
