@@ -110,3 +110,14 @@ def test_absolute_axis_model_starts_its_edge_step_at_the_mean_edge(sample_db) ->
     assert c == pytest.approx(e0, abs=1e-3) and 7097.0 < c < 7172.0
     bg = model.background(model.energy).detach().numpy()
     assert bg[0] < 0.05 and bg[-1] > 0.95  # a step inside the grid, not a constant
+    # physics-initialised centres crowd ~15 eV above that edge, as on the relative axis,
+    # not at the low end of the grid (the bump of a relative axis seen 7 keV away)
+    assert model.config.centers_init == "physics"
+    sharp = model.basis.centers.detach().numpy()[: model.config.n_gaussians // len(model.config.basis_widths)]
+    assert e0 + 5.0 < np.median(sharp) < e0 + 30.0
+    from xane3.model.basis import initial_basis
+
+    rel, _ = initial_basis(-30.0, 100.0, model.config.n_gaussians, model.config.basis_widths, "physics")
+    shifted, _ = initial_basis(-30.0 + e0, 100.0 + e0, model.config.n_gaussians,
+                               model.config.basis_widths, "physics", edge=e0)
+    np.testing.assert_allclose(shifted - e0, rel, atol=1e-6)  # the same layout about the edge

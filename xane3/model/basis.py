@@ -18,10 +18,16 @@ def uniform_centers(e_min: float, e_max: float, n: int) -> np.ndarray:
     return np.linspace(e_min, e_max, n)
 
 
-def physics_centers(e_min: float, e_max: float, n: int, concentration: float) -> np.ndarray:
-    """Quantiles of (concentration x right-skewed bump at +15 eV) + uniform."""
+def physics_centers(e_min: float, e_max: float, n: int, concentration: float,
+                    edge: float = 0.0) -> np.ndarray:
+    """Quantiles of (concentration x right-skewed bump at edge + 15 eV) + uniform.
+
+    ``edge`` is E0 on the model's axis: 0 eV on the relative axis; on an absolute one
+    (7097-7172 eV, say) the caller passes the data's edge, else the bump sits ~7 keV
+    away and its tail packs the centres at the low end of the grid.
+    """
     e = np.linspace(e_min, e_max, 4001)
-    x = np.clip(e - (15.0 - 2 * 15.0), 0.0, None)  # gamma(k=3) with mode at +15 eV
+    x = np.clip(e - edge - (15.0 - 2 * 15.0), 0.0, None)  # gamma(k=3) with mode at edge + 15 eV
     theta = 15.0
     bump = x**2 * np.exp(-x / theta)
     bump = bump / np.trapezoid(bump, e) if bump.sum() > 0 else np.zeros_like(e)
@@ -32,7 +38,8 @@ def physics_centers(e_min: float, e_max: float, n: int, concentration: float) ->
 
 
 def initial_basis(
-    e_min: float, e_max: float, n_total: int, widths: tuple[float, ...], init: str
+    e_min: float, e_max: float, n_total: int, widths: tuple[float, ...], init: str,
+    edge: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(centres [K], sigmas [K]) for every scale, concatenated scale by scale."""
     per = n_total // len(widths)
@@ -41,7 +48,7 @@ def initial_basis(
     for w, rank in zip(widths, ranks):
         if init == "physics":
             conc = 0.8 - 0.7 * rank / max(len(widths) - 1, 1)
-            c = physics_centers(e_min, e_max, per, conc)
+            c = physics_centers(e_min, e_max, per, conc, edge)
         else:
             c = uniform_centers(e_min, e_max, per)
         spacing = np.gradient(c) if per > 1 else np.array([e_max - e_min])
@@ -59,6 +66,7 @@ class GaussianBasis(nn.Module):
     ) -> None:
         super().__init__()
         e_min, e_max = float(energy[0]), float(energy[-1])
+        self._layout = (e_min, e_max, n_total, tuple(widths), init)
         c, s = initial_basis(e_min, e_max, n_total, widths, init)
         centers = torch.tensor(c, dtype=torch.float32)
         log_sigma = torch.log(torch.tensor(s, dtype=torch.float32))
@@ -70,6 +78,16 @@ class GaussianBasis(nn.Module):
             self.log_sigma = nn.Parameter(log_sigma)
         else:
             self.register_buffer("log_sigma", log_sigma)
+
+    @torch.no_grad()
+    def place_edge(self, edge: float) -> None:
+        """Re-initialise the centres (and widths) about ``edge``: only ``physics`` depends on it."""
+        e_min, e_max, n_total, widths, init = self._layout
+        if init != "physics":
+            return
+        c, s = initial_basis(e_min, e_max, n_total, widths, init, edge)
+        self.centers.copy_(torch.as_tensor(c, dtype=self.centers.dtype))
+        self.log_sigma.copy_(torch.log(torch.as_tensor(s, dtype=self.log_sigma.dtype)))
 
     def forward(self, energy: torch.Tensor) -> torch.Tensor:
         """[K, n_E] basis matrix."""

@@ -59,6 +59,13 @@ class XANE3(nn.Module):
         self.e0_head = E0Head(self.readout_dim, cfg.e0_hidden) if cfg.e0_head else None
         self.register_load_state_dict_pre_hook(constants_from_model)  # checkpoints cross backends
 
+    @torch.no_grad()
+    def place_edge(self, e0: float) -> None:
+        """Put the edge-step centre and physics-initialised basis centres at ``e0`` (eV, model axis)."""
+        self.basis.place_edge(e0)
+        if self.background is not None:
+            self.background.center.fill_(e0)
+
     # -- backbone -------------------------------------------------------------
     def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(spherical harmonics, radial features) of edge vectors; cacheable."""

@@ -70,11 +70,11 @@ def build_model(cfg: Config, dataset: XASDataset, train_idx: Sequence[int]) -> X
     if e0.size:
         model.e0_mean.fill_(float(e0.mean()))
         model.e0_std.fill_(float(max(e0.std(), 1e-3)))
-        if cfg.data.energy_axis == "absolute" and model.background is not None:
-            # the edge step starts at the edge: 0 eV on the relative axis, the mean
-            # training E0 on an absolute one (else it sits at 0 eV, a constant, and never learns)
-            with torch.no_grad():
-                model.background.center.fill_(float(e0.mean()))
+        if cfg.data.energy_axis == "absolute":
+            # the edge step and the physics-placed centres start at the edge: 0 eV on the
+            # relative axis, the mean training E0 on an absolute one (else the step sits at
+            # 0 eV, a constant that never learns, and the centres crowd the pre-edge)
+            model.place_edge(float(e0.mean()))
     return model
 
 
