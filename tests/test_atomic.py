@@ -14,3 +14,20 @@ def test_failed_write_leaves_target_and_no_temp(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # the temp file is gone
     write_text_atomic(target, "new")
     assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    """An atomic write must not leave results readable by their owner only (mkstemp's 0600)."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        fresh = write_text_atomic(tmp_path / "new.csv", "x")
+        assert fresh.stat().st_mode & 0o777 == 0o644
+        kept = tmp_path / "kept.csv"
+        kept.write_text("a")
+        kept.chmod(0o640)
+        write_text_atomic(kept, "b")  # an existing file keeps its mode
+        assert kept.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
