@@ -20,6 +20,7 @@ import numpy as np
 
 from ablations import table
 from ablations.specs import load_specs, resolve
+from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.config import Config, with_overrides
 
 # Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.
@@ -118,8 +119,8 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
               + (f"Wall time: {wall_s / 60:.1f} min on this machine.\n\n" if wall_s else "")
               + f"Preset overrides: `{json.dumps(base)}`\n\n")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"table1_{name}.md").write_text(header + md)
-    summary.to_csv(out_dir / f"table1_{name}.csv", index=False)
+    write_text_atomic(out_dir / f"table1_{name}.md", header + md)
+    write_csv_atomic(summary, out_dir / f"table1_{name}.csv")
     table.bar_chart(summary, out_dir / f"table1_{name}.png")
     return header + md
 

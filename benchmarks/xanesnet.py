@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from xane3.atomic import atomic_path, write_text_atomic
+from xane3.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from xane3.provenance import portable_path
 
 XANESNET_TARGET: dict[str, Any] = {
@@ -183,9 +183,8 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     summary_df, per_spectrum = evaluate_checkpoints(ckpts, db)
     t_eval = time.perf_counter() - t2
     table_md = markdown_table(summary_df)
-    for fname, df in (("metrics.csv", summary_df), ("per_spectrum.csv", per_spectrum)):
-        with atomic_path(out / fname) as tmp:
-            df.to_csv(tmp, index=False)
+    write_csv_atomic(summary_df, out / "metrics.csv")
+    write_csv_atomic(per_spectrum, out / "per_spectrum.csv")
     write_text_atomic(out / "metrics.md", table_md + "\n")
     configs = {k: read_checkpoint(p)["config"] for k, p in ckpts.items()}
     default_flat = Config().flat()

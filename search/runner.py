@@ -26,6 +26,7 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 
 from search.results import TableWriter, read_table  # noqa: E402
 from search.trainable import StopHook, TrialSetup, train_trial  # noqa: E402
+from xane3.atomic import write_text_atomic  # noqa: E402
 from xane3.config import Config, preset, with_overrides  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,7 +53,7 @@ class Experiment:
 
     def save(self, exp_dir: Path) -> None:
         exp_dir.mkdir(parents=True, exist_ok=True)
-        (exp_dir / "experiment.json").write_text(json.dumps(asdict(self), indent=2, default=str))
+        write_text_atomic(exp_dir / "experiment.json", json.dumps(asdict(self), indent=2, default=str))
 
     @classmethod
     def load(cls, exp_dir: Path) -> Experiment:

@@ -31,3 +31,14 @@ def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
         assert kept.stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_table_writers_round_trip_and_leave_no_temp(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from xane3.atomic import write_csv_atomic, write_parquet_atomic
+
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    pd.testing.assert_frame_equal(pd.read_csv(write_csv_atomic(df, tmp_path / "t.csv")), df)
+    pd.testing.assert_frame_equal(pd.read_parquet(write_parquet_atomic(df, tmp_path / "t.parquet")), df)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.csv", "t.parquet"]

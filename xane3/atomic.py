@@ -13,6 +13,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pandas is imported by the caller that passes a frame
+    import pandas as pd
 
 
 def _new_file_mode(path: Path) -> int:
@@ -44,4 +48,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+    return Path(path)
+
+
+def write_csv_atomic(df: pd.DataFrame, path: str | Path) -> Path:
+    """``df.to_csv(path, index=False)``, atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> Path:
+    """``df.to_parquet(path, index=False)``, atomically."""
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
     return Path(path)

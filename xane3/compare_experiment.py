@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from xane3.atomic import atomic_path, write_text_atomic
+from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
@@ -155,8 +155,7 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
         curves[f"{r['phase']}_predicted"] = p["predicted"]
         if p["std"] is not None:
             curves[f"{r['phase']}_predicted_std"] = p["std"]
-    with atomic_path(out / "compare_experiment.csv") as tmp:
-        pd.DataFrame(curves).to_csv(tmp, index=False)
+    write_csv_atomic(pd.DataFrame(curves), out / "compare_experiment.csv")
     meta = {"checkpoints": [portable_path(x) for x in ens.paths],
             "checkpoint_sha256": [file_sha256(x) for x in ens.paths],
             "experiment_dir": portable_path(exp_dir),

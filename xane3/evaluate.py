@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from xane3.atomic import write_parquet_atomic, write_text_atomic
 from xane3.baseline import dataset_mean_spectrum
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
@@ -224,10 +225,10 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
     summary["baseline"] = data.note
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    long.to_parquet(out / "per_spectrum.parquet", index=False)
-    summary.to_parquet(out / "summary.parquet", index=False)
+    write_parquet_atomic(long, out / "per_spectrum.parquet")
+    write_parquet_atomic(summary, out / "summary.parquet")
     table = format_table(summary)
-    (out / "summary.txt").write_text(table + "\n")
+    write_text_atomic(out / "summary.txt", table + "\n")
     np.savez_compressed(out / "spectra.npz", energy=ds.energy, reference=ref, prediction=pred, mask=mask,
                         e0_reference=e0_ref, e0_prediction=e0_pred, sample=np.asarray(idx))
     made = _figures(out, model, data, df, base_df, pred, e0_pred, path) if figures else []

@@ -35,7 +35,7 @@ from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
-from xane3.atomic import atomic_path, write_text_atomic
+from xane3.atomic import write_csv_atomic, write_text_atomic
 
 
 class PredictError(ValueError):
@@ -267,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if not xanesnet:
             files = [f"{stem}.csv"]
-            with atomic_path(out / files[0]) as tmp:
-                spectra_frame(ens.energy, labels, pred, multi, absolute).to_csv(tmp, index=False)
+            write_csv_atomic(spectra_frame(ens.energy, labels, pred, multi, absolute), out / files[0])
         if not args.no_plots and not xanesnet:
             from xane3.plots import plot_prediction
 

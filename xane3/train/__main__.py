@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 
+from xane3.atomic import write_text_atomic
 from xane3.config import Config, parse_set, preset, with_overrides
 
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,
                "device": result.device, "test": result.test,
                "parameters": result.model.num_parameters()}
-    (result.out_dir / "test.json").write_text(json.dumps(summary, indent=2))
+    write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from xane3.atomic import atomic_path
+from xane3.atomic import write_parquet_atomic
 
 
 class StopTraining(Exception):
@@ -24,12 +24,6 @@ class Callback:
 
     def on_train_end(self, result: dict[str, Any]) -> None:
         pass
-
-
-def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
-    """Write to a temp file beside the target, then rename: readers never see half a file."""
-    with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
 
 
 class ParquetEpochLog(Callback):
