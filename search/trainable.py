@@ -10,7 +10,8 @@ The search objective is ``best_val_objective``: the lowest validation total
 over the epochs so far, computed with the *reference* derivative weights (the
 paper's defaults), because a trial that searches ``train.lambda_*`` would
 otherwise win by shrinking its own weights. With default weights it equals
-the trainer's ``best_val_total``.
+the trainer's ``best_val_total``. With ``train.select_on=spectrum`` it is the
+lowest validation spectrum MSE, the metric the trainer selects on.
 
 Tables are written by the driver (``search.results.TableWriter``): a stopped
 trial's actor is killed without notice, and on a cluster only the driver's
@@ -67,8 +68,14 @@ def trial_spec(config: dict[str, Any]) -> tuple[dict[str, Any], str | None, int 
     return dict(spec.get("overrides") or {}), spec.get("label"), None if num is None else int(num)
 
 
-def objective(metrics: dict[str, Any]) -> float:
-    """Validation total with the reference derivative weights (comparable across trials)."""
+def objective(metrics: dict[str, Any], select_on: str = "total") -> float:
+    """The validation metric trials are ranked by: ``train.select_on`` of the experiment.
+
+    ``total`` uses the reference derivative weights (comparable across trials);
+    ``spectrum`` is the validation spectrum MSE alone.
+    """
+    if select_on == "spectrum":
+        return float(metrics["val_spectrum"])
     return float(metrics["val_spectrum"] + _REF.lambda_grad * metrics["val_gradient"]
                  + _REF.lambda_curv * metrics["val_curvature"])
 
@@ -152,17 +159,19 @@ class StopHook:
 class TuneReport(Callback):
     """Per-epoch ``tune.report`` with the run directory as the checkpoint."""
 
-    def __init__(self, run_dir: Path, info: dict[str, Any], wandb_run: _WandbRun) -> None:
+    def __init__(self, run_dir: Path, info: dict[str, Any], wandb_run: _WandbRun,
+                 select_on: str = "total") -> None:
         self.run_dir = run_dir
         self.info = info
         self.wandb = wandb_run
-        self.best = _best_so_far(run_dir / "metrics.parquet")
+        self.select_on = select_on
+        self.best = _best_so_far(run_dir / "metrics.parquet", select_on)
         self.last: dict[str, Any] = {}
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
         from ray import tune
 
-        obj = objective(metrics)
+        obj = objective(metrics, self.select_on)
         if not math.isfinite(obj):
             raise FloatingPointError(f"validation objective became {obj} at epoch {epoch}")
         self.best = min(self.best, obj)
@@ -172,14 +181,14 @@ class TuneReport(Callback):
         tune.report(self.last, checkpoint=tune.Checkpoint.from_directory(str(self.run_dir)))
 
 
-def _best_so_far(metrics_path: Path) -> float:
+def _best_so_far(metrics_path: Path, select_on: str) -> float:
     """The objective's minimum over epochs already run (a restored trial keeps its best)."""
     if not metrics_path.exists():
         return math.inf
     import pandas as pd
 
     df = pd.read_parquet(metrics_path)
-    vals = [objective(r) for r in df.to_dict("records")]
+    vals = [objective(r, select_on) for r in df.to_dict("records")]
     return min((v for v in vals if math.isfinite(v)), default=math.inf)
 
 
@@ -226,7 +235,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         wandb_run = _WandbRun(setup, trial_id, cfg, {
             "trial_id": trial_id, "experiment": setup.experiment, "label": label,
             "optuna_trial": number, "searched": sorted(overrides)})
-        reporter = TuneReport(run_dir, info, wandb_run)
+        reporter = TuneReport(run_dir, info, wandb_run, cfg.train.select_on)
         result = fit(cfg, out_dir=run_dir, callbacks=[reporter], resume=resume, progress=False)
         summary = {**reporter.last, **info, **{f"test_{k}": v for k, v in result.test.items()},
                    OBJECTIVE: reporter.best, "final": 1, "best_epoch": result.best_epoch,

@@ -102,3 +102,23 @@ def test_diverging_run_raises(real_ds, tmp_path) -> None:
         fit(tiny(**{"train.epochs": 2, "train.lr": 1e12, "train.grad_clip": 0.0,
                     "train.max_steps_per_epoch": 2}), real_ds,
             tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("select_on", ["total", "spectrum"])
+def test_select_on_drives_best_checkpoint(real_ds, tmp_path, select_on) -> None:
+    """best.pt, early stopping and the plateau watch ``train.select_on``; best_val_total is
+    the selected epoch's total either way."""
+    cfg = tiny(**{"train.epochs": 4, "train.lr": 3e-3, "train.select_on": select_on,
+                  "train.ramp_start": 0.0, "train.ramp_epochs": 0.5})
+    res = fit(cfg, real_ds, tmp_path, progress=False)
+    hist = pd.read_parquet(tmp_path / "metrics.parquet")
+    best = int(hist[f"val_{select_on}"].idxmin())
+    assert res.best_epoch == best
+    assert res.best_val_total == pytest.approx(hist["val_total"].iloc[best])
+    assert hist["best_val_selected"].iloc[-1] == pytest.approx(hist[f"val_{select_on}"].min())
+    assert load_checkpoint(tmp_path / "best.pt").checkpoint_meta["best_epoch"] == best
+
+
+def test_select_on_rejects_unknown_metric() -> None:
+    with pytest.raises(ValueError, match="train.select_on"):
+        tiny(**{"train.select_on": "pearson"})

@@ -110,6 +110,9 @@ class ModelConfig:
         return "+".join(parts)
 
 
+SELECT_ON = ("total", "spectrum")
+
+
 @dataclass
 class TrainConfig:
     """Optimisation (paper 2.3-2.4 and the early public code's numbers)."""
@@ -125,7 +128,10 @@ class TrainConfig:
     ramp_start: float = 20.0
     ramp_epochs: float = 15.0
     grad_clip: float = 5.0
-    patience: int = 20  # early stopping on the fixed-weight validation total
+    patience: int = 20  # early stopping on the selection metric below
+    # what best.pt, early stopping and the LR plateau watch on the validation split:
+    # total (spectrum + fixed-weight derivative terms, the paper's) | spectrum (MSE alone)
+    select_on: str = "total"
     plateau_patience: int = 10
     plateau_factor: float = 0.5
     min_lr: float = 1e-6
@@ -139,6 +145,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _choice("train.batching", self.batching, ("structure", "absorber"))
+        _choice("train.select_on", self.select_on, SELECT_ON)
 
 
 @dataclass

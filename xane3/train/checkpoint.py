@@ -22,6 +22,10 @@ from xane3.model import XANE3
 from xane3.model.backend import check_backend, cuequivariance_available
 
 
+# resume state stored as tensors beside the weights, not in the JSON meta
+_STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng")
+
+
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -29,14 +33,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 
 def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:
     """``extra`` holds tensors, numbers, strings and lists (split ids, epoch, optimiser)."""
-    meta = {k: v for k, v in extra.items() if k not in ("optimizer", "scheduler", "rng")}
+    meta = {k: v for k, v in extra.items() if k not in _STATE_KEYS}
     payload = {
         "format": "xane3-checkpoint-1",
         "config": json.dumps(config.to_dict()),
         "model": model.state_dict(),
         "meta": json.dumps(meta),
     }
-    for key in ("optimizer", "scheduler", "rng"):
+    for key in _STATE_KEYS:
         if key in extra:
             payload[key] = extra[key]
     atomic_torch_save(payload, path)

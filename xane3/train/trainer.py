@@ -1,9 +1,11 @@
 """The one training loop: ``fit(config, dataset, out_dir, callbacks)``.
 
 The CLI, the Ray Tune trainable and the ablation runner all call this. Model
-selection, early stopping and the LR plateau watch the fixed-weight validation
-total (final derivative weights), never the annealed objective, so epochs before
-and after the ramp are compared on one scale.
+selection, early stopping and the LR plateau watch one validation metric,
+``train.select_on``: the fixed-weight total (final derivative weights, the
+default) or the spectrum MSE alone, never the annealed objective, so epochs before
+and after the ramp are compared on one scale. ``best_val_total`` is the total of
+the selected epoch either way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
+from xane3.train.optim import make_optimizer, restore_rng, rng_states
 from xane3.train.schedule import derivative_factor
 
 
@@ -175,14 +178,15 @@ def fit(
                                  t.batch_size, **mk)
     model.to(device)
     forward = forward_fn(model, t.compile)
-    opt = torch.optim.AdamW(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    opt = make_optimizer(model, t)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         opt, factor=t.plateau_factor, patience=t.plateau_patience, min_lr=t.min_lr)
     data_hash = dataset.data_hash()
-    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [],
+             "best_total": float("inf")}
     last = out / "last.pt"
     if resume and last.exists():
-        payload = read_checkpoint(last, device)
+        payload = read_checkpoint(last, "cpu")  # load_state_dict moves weights and moments
         meta = payload["meta"]
         if meta.get("data_hash") != data_hash:
             raise ValueError(f"{last}: checkpoint was trained on other data "
@@ -191,10 +195,9 @@ def fit(
             raise ValueError(f"{last}: checkpoint config differs from this run's; cannot resume")
         load_state(model, payload["model"], str(last))
         opt.load_state_dict(payload["optimizer"])
-        if "rng" in payload:  # dropout continues where it left off
-            torch.set_rng_state(payload["rng"])
+        restore_rng(payload)  # dropout continues where it left off
         sched.load_state_dict(payload["scheduler"])
-        state = {k: meta[k] for k in state}
+        state = {k: meta.get(k, meta["best"]) for k in state}  # best_total: new in 2026-12
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")
@@ -215,24 +218,25 @@ def fit(
             tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar, forward)
             bar.close()
             val = evaluate(model, val_loader, cfg, device, forward)
-            sched.step(val["total"])
-            improved = val["total"] < state["best"]
+            selected = val[t.select_on]
+            sched.step(selected)
+            improved = selected < state["best"]
             if improved:
-                state.update(best=val["total"], best_epoch=epoch, bad_epochs=0)
+                state.update(best=selected, best_epoch=epoch, bad_epochs=0, best_total=val["total"])
             else:
                 state["bad_epochs"] += 1
             metrics = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "deriv_factor": factor,
                        "epoch_time_s": time.perf_counter() - t0,
                        **{f"train_{k}": v for k, v in tr.items()},
                        **{f"val_{k}": v for k, v in val.items()},
-                       "best_val_total": state["best"]}
+                       "best_val_total": state["best_total"], "best_val_selected": state["best"]}
             state["history"].append(metrics)
             state["epoch"] = epoch + 1
             common = dict(**ckpt_meta, **state)
             if improved:
                 save_checkpoint(out / "best.pt", model, cfg, **common)
             save_checkpoint(last, model, cfg, optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), rng=torch.get_rng_state(), **common)
+                            scheduler=sched.state_dict(), **rng_states(), **common)
             bar_epochs.update(1)
             bar_epochs.set_postfix(val_total=f"{val['total']:.4g}", best=f"{state['best']:.4g}")
             stop = state["bad_epochs"] >= t.patience
@@ -250,9 +254,10 @@ def fit(
     if best.exists():
         load_state(model, read_checkpoint(best, device)["model"], str(best))
     test = evaluate(model, test_loader, cfg, device, forward)
-    result = FitResult(out, state["best_epoch"], state["best"], test, state["history"],
+    result = FitResult(out, state["best_epoch"], state["best_total"], test, state["history"],
                        str(device), model, stopped_early, best if best.exists() else None)
     for cb in listeners:
         cb.on_train_end({"test": test, "best_epoch": state["best_epoch"],
-                         "best_val_total": state["best"], "stopped_early": stopped_early})
+                         "best_val_total": state["best_total"], "best_val_selected": state["best"],
+                         "stopped_early": stopped_early})
     return result
