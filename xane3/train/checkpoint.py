@@ -21,7 +21,6 @@ from xane3.config import Config
 from xane3.model import XANE3
 from xane3.model.backend import check_backend, cuequivariance_available
 
-
 # resume state stored as tensors beside the weights, not in the JSON meta
 _STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng")
 
