@@ -87,6 +87,9 @@ def test_each_preset_default_config_is_a_point_of_its_space(name: str) -> None:
         def suggest_float(self, name, low, high, log=False):
             return point[name]
 
+        def suggest_int(self, name, low, high, log=False):
+            return point[name]
+
     sample = get_space(bench.space)(Fixed())
     assert with_overrides(Config(), {**base, **sample}).to_dict() == cfg.to_dict()
 

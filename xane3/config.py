@@ -79,6 +79,10 @@ class ModelConfig:
     # kernels for the edge tensor product and self-connections: e3nn | cuequivariance
     # (pip install 'xane3[cuda]'); the weights are the same numbers either way
     backend: str = "e3nn"
+    # edge tensor product: full (fully connected, per-edge weights per path and channel
+    # pair: the paper's) | channelwise (one weight per path and channel, then a per-node
+    # linear, as in NequIP/MACE: ~10x fewer per-edge weights, a different model)
+    tensor_product: str = "full"
     # energy axis the basis is evaluated on (copied from DataConfig by the trainer)
     e_min: float = -30.0
     e_max: float = 100.0
@@ -90,6 +94,7 @@ class ModelConfig:
         _choice("model.pooling", self.pooling, ("attention", "mean"))
         _choice("model.centers_init", self.centers_init, ("uniform", "physics"))
         _choice("model.backend", self.backend, ("e3nn", "cuequivariance"))
+        _choice("model.tensor_product", self.tensor_product, ("full", "channelwise"))
         self.basis_widths = tuple(float(w) for w in self.basis_widths)
         if self.n_gaussians % len(self.basis_widths):
             raise ValueError(

@@ -14,6 +14,7 @@ from torch import nn
 from torch_geometric.utils import scatter
 
 from xane3.model.backend import tensor_product
+from xane3.model.channelwise import ChannelwiseTensorProduct
 from xane3.model.gate import gated_irreps, make_gate
 from xane3.model.norm import EquivariantLayerNorm
 from xane3.model.residual import AdaptiveGatedResidual, PlainResidual
@@ -30,6 +31,7 @@ class InteractionBlock(nn.Module):
         layer_norm: bool,
         residual: str,
         backend: str = "e3nn",
+        tensor_product_kind: str = "full",
     ) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -37,7 +39,12 @@ class InteractionBlock(nn.Module):
         scalars, gates, gated = gated_irreps(self.irreps_out)
         # TP output: scalars + one gate scalar per l>0 channel + gated channels
         self.tp_out = o3.Irreps(list(scalars) + list(gates) + list(gated))
-        self.tp = tensor_product(backend, self.irreps_in, sh_irreps, self.tp_out)
+        if tensor_product_kind == "channelwise":
+            if backend != "e3nn":
+                raise ValueError("model.tensor_product='channelwise' runs on model.backend='e3nn' only")
+            self.tp = ChannelwiseTensorProduct(self.irreps_in, sh_irreps, self.tp_out)
+        else:
+            self.tp = tensor_product(backend, self.irreps_in, sh_irreps, self.tp_out)
         self.radial_mlp = FullyConnectedNet(
             [num_radial, radial_hidden, self.tp.weight_numel], torch.nn.functional.silu
         )
@@ -55,6 +62,8 @@ class InteractionBlock(nn.Module):
         weights = self.radial_mlp(rad)
         msg = self.tp(h[sender], sh, weights)
         m = scatter(msg, receiver, dim=0, dim_size=h.shape[0], reduce="mean")
+        if isinstance(self.tp, ChannelwiseTensorProduct):
+            m = self.tp.mix(m)  # linear, so after the mean: once per node, not per edge
         if self.norm is not None:
             m = self.norm(m)
         m = self.gate(m)

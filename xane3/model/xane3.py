@@ -39,7 +39,7 @@ class XANE3(nn.Module):
         for _ in range(cfg.num_layers):
             blocks.append(InteractionBlock(
                 irreps_in, self.hidden_irreps, self.geometry.sh_irreps, cfg.num_radial,
-                cfg.radial_hidden, cfg.layer_norm, cfg.residual, cfg.backend,
+                cfg.radial_hidden, cfg.layer_norm, cfg.residual, cfg.backend, cfg.tensor_product,
             ))
             irreps_in = self.hidden_irreps
         self.blocks = nn.ModuleList(blocks)
