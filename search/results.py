@@ -43,7 +43,8 @@ _EVAL = ("spectrum", "gradient", "curvature", "gradient_weighted", "curvature_we
          "e0_mae_ev")
 METRICS = (["lr", "deriv_factor", "epoch_time_s"]
            + [f"train_{k}" for k in ("spectrum", "gradient", "curvature", "e0", "loss")]
-           + [f"val_{k}" for k in _EVAL] + ["val_objective", "best_val_total", "best_val_objective"])
+           + [f"val_{k}" for k in _EVAL] + ["val_objective", "best_val_total", "best_val_selected",
+                                              "best_val_objective"])
 TEST_METRICS = [f"test_{k}" for k in _EVAL]
 PLACEMENT = {"device": pa.string(), "gpu_ids": pa.string(), "cuda_visible_devices": pa.string(),
              "node_ip": pa.string(), "node_id": pa.string(), "hostname": pa.string(),

@@ -22,6 +22,7 @@ VARIANTS = {
     "physics_centres": {"model.centers_init": "physics", "model.learn_widths": True},
     "gaussian_radial": {"model.radial_basis": "gaussian"},
     "no_e0_head": {"model.e0_head": False},
+    "channelwise_tp": {"model.tensor_product": "channelwise"},
 }
 
 

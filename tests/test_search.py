@@ -129,6 +129,13 @@ def test_search_on_cpu_writes_tables(ray8, tmp_path, small_real_db):
         assert list(run.glob("*.wandb"))
         assert "all finished" in (exp_dir / "wandb" / tid / "wandb" / "debug-internal.log").read_text()
     _run_readme_one_liners(tmp_path / "results", "cpu-search")
+    # the report a user opens: PNG + Markdown from the same tables
+    from search.report import main as report_main
+
+    assert report_main(["cpu-search", "--experiments-dir", str(tmp_path / "runs")]) == 0
+    md = (exp_dir / "report" / "report.md").read_text()
+    assert md.count("| ") > 3 and all(t in md for t in trials["trial_id"])
+    assert (exp_dir / "report" / "report.png").stat().st_size > 10_000
     # best_config.json is what `python -m xane3.train --config` reads
     from xane3.train.__main__ import build_config
 
