@@ -79,13 +79,15 @@ def evaluate_checkpoints(checkpoints: dict[str, Path], db: Path,
     from xane3.train.checkpoint import load_checkpoint
 
     summary, per_spectrum = [], []
-    ds, ref_splits = None, None
+    ds, ref_splits, by_cutoff = None, None, {}
     for name, path in checkpoints.items():
         model = load_checkpoint(path)
         meta = model.checkpoint_meta
-        if ds is None:
-            ds = XASDataset.from_db(db, dataclasses.replace(model.full_config.data, db=str(db)))
-            ref_splits = meta["splits"]
+        data_cfg = dataclasses.replace(model.full_config.data, db=str(db))
+        if data_cfg.r_max not in by_cutoff:  # graphs at each model's own cutoff (searched r_max)
+            by_cutoff[data_cfg.r_max] = XASDataset.from_db(db, data_cfg)
+        ds = by_cutoff[data_cfg.r_max]
+        ref_splits = ref_splits or meta["splits"]
         if ds.data_hash() != meta.get("data_hash") or meta["splits"] != ref_splits:
             raise ValueError(f"{path}: trained on other data or another split than {db}")
         for split in splits:

@@ -132,3 +132,20 @@ def test_help() -> None:
         with pytest.raises(SystemExit) as exc:
             cli(["--help"])
         assert exc.value.code == 0
+
+
+def test_predictions_refuse_graphs_of_another_cutoff(tiny_run, small_real_db) -> None:
+    """Mean aggregation counts every neighbour, so 5 Å graphs under a 4 Å model change its
+    spectra silently; scoring a searched r_max must rebuild the graphs instead."""
+    import dataclasses
+
+    from xane3.data.dataset import XASDataset
+    from xane3.evaluate import predict_samples
+    from xane3.train import load_checkpoint
+
+    out, _ = tiny_run
+    model = load_checkpoint(out / "best.pt")
+    assert model.config.r_max == 4.0
+    wide = XASDataset.from_db(small_real_db, dataclasses.replace(model.full_config.data, r_max=5.0))
+    with pytest.raises(ValueError, match="r_max=5.0"):
+        predict_samples(model, wide, [0, 1])

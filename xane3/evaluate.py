@@ -99,6 +99,10 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
 def predict_samples(model: torch.nn.Module, ds: XASDataset, idx: list[int], batch_size: int = 32,
                     device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Spectra [S, n_E] and E0 (eV, NaN without a trained E0 head) in ``idx`` order."""
+    if abs(float(ds.r_max) - float(model.config.r_max)) > 1e-9:
+        # mean aggregation counts every neighbour: graphs of another cutoff change the spectrum
+        raise ValueError(f"{ds.name or 'dataset'}: graphs built with r_max={ds.r_max} Å, the model "
+                         f"was trained with r_max={model.config.r_max} Å")
     model.eval().to(device)
     loader = SpectrumLoader(ds, idx, batch_size, geometry=None)
     pos = {int(i): k for k, i in enumerate(idx)}
