@@ -250,10 +250,10 @@ class TableWriter(Callback):
         for key in ("epochs_run", "best_epoch", "n_parameters"):
             if result.get(key) is not None:
                 row[key] = result[key]
-        if result.get("final"):
+        if result.get("final") and (result.get("epoch") is None or int(result["epoch"]) in self._epochs[tid]):
             self._write(tid)
             return
-        epoch = int(result["epoch"])
+        epoch = int(result["epoch"])  # a summary also carries the budget's last epoch
         self._epochs[tid] = {e: r for e, r in self._epochs[tid].items() if e < epoch}
         self._epochs[tid][epoch] = {"trial_id": tid, "epoch": epoch,
                                     "reported_at": result.get("reported_at"), **metrics}

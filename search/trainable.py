@@ -160,11 +160,12 @@ class TuneReport(Callback):
     """Per-epoch ``tune.report`` with the run directory as the checkpoint."""
 
     def __init__(self, run_dir: Path, info: dict[str, Any], wandb_run: _WandbRun,
-                 select_on: str = "total") -> None:
+                 select_on: str = "total", epochs: int | None = None) -> None:
         self.run_dir = run_dir
         self.info = info
         self.wandb = wandb_run
         self.select_on = select_on
+        self.epochs = epochs
         self.best = _best_so_far(run_dir / "metrics.parquet", select_on)
         self.last: dict[str, Any] = {}
 
@@ -178,6 +179,11 @@ class TuneReport(Callback):
         row = {**metrics, "val_objective": obj, OBJECTIVE: self.best, "epochs_run": epoch + 1}
         self.wandb.log(row, step=epoch)
         self.last = {**row, **self.info, "reported_at": time.time()}
+        if self.epochs is not None and epoch + 1 >= self.epochs:
+            # the last epoch of the budget is reported once, with the test metrics, by the
+            # summary: reported here, a rung at the final epoch (ASHA, max_epochs = 1 or 3)
+            # could stop a trial that ran its whole budget and lose its test metrics
+            return
         tune.report(self.last, checkpoint=tune.Checkpoint.from_directory(str(self.run_dir)))
 
 
@@ -235,7 +241,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         wandb_run = _WandbRun(setup, trial_id, cfg, {
             "trial_id": trial_id, "experiment": setup.experiment, "label": label,
             "optuna_trial": number, "searched": sorted(overrides)})
-        reporter = TuneReport(run_dir, info, wandb_run, cfg.train.select_on)
+        reporter = TuneReport(run_dir, info, wandb_run, cfg.train.select_on, cfg.train.epochs)
         result = fit(cfg, out_dir=run_dir, callbacks=[reporter], resume=resume, progress=False)
         summary = {**reporter.last, **info, **{f"test_{k}": v for k, v in result.test.items()},
                    OBJECTIVE: reporter.best, "final": 1, "best_epoch": result.best_epoch,

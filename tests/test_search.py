@@ -241,3 +241,16 @@ def test_eight_logical_gpus_run_eight_trials_at_once(ray8, tmp_path, small_real_
         running += step
         peak = max(peak, running)
     assert peak >= 8, f"at most {peak} trials ran at once"
+
+
+@pytest.mark.slow
+def test_trials_that_ran_their_whole_budget_are_completed_with_test_metrics(ray8, tmp_path, small_real_db):
+    """Issue 17: with a 1-epoch budget ASHA's first rung is the last epoch; a trial stopped
+    there had run everything yet was recorded stopped_early/scheduler with NaN test metrics."""
+    _, trials, epochs = _search(tmp_path, small_real_db, "one-epoch", trials=3, max_epochs=1,
+                                space="irreps_basis", extra={**FAST, "model.m0": 8})
+    assert (trials["status"] == "completed").all(), trials[["status", "stopped_by"]]
+    for col in ("test_total", "test_spectrum", "n_parameters", "best_epoch"):
+        assert trials[col].notna().all(), col
+    assert (trials["epochs_run"] == 1).all()
+    assert sorted(epochs["trial_id"]) == sorted(trials["trial_id"])  # the last epoch's row too
