@@ -124,8 +124,12 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                preset: str = "paper", extra: dict[str, Any] | None = None,
                results_dir: str | Path = "results", experiments_dir: str | Path = "runs/search",
                enqueue: list[dict[str, Any]] | None = None, num_cpus: int | None = None,
-               verbose: int = 1) -> Path:
-    """Run (or resume) a search; returns the experiment directory."""
+               verbose: int = 1, user_set: dict[str, Any] | None = None) -> Path:
+    """Run (or resume) a search; returns the experiment directory.
+
+    ``user_set``: the user's own ``--set`` keys (also in ``extra``); one the space samples
+    is refused, since the sample would silently win over it.
+    """
     if not name:
         if resume:
             raise ValueError("--resume needs --name of the experiment to continue")
@@ -136,7 +140,17 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         print(f"resuming {exp.name}: space, trials, data and epochs come from "
               f"{exp_dir / 'experiment.json'}")
     else:
-        get_space(space)
+        sampled = get_space(space).keys()
+        clash = sorted(sampled & set(user_set or {}))
+        if clash:
+            raise ValueError(f"--set {', '.join(clash)}: the space {space!r} samples "
+                             f"{'it' if len(clash) == 1 else 'them'}, so the value would be ignored; "
+                             "drop the --set or search another space")
+        shadowed = {k: v for k, v in (runner.base_overrides(preset, data, max_epochs, None, extra)).items()
+                    if k in sampled}
+        if shadowed and verbose:
+            print(f"space {space!r} samples these, not the base values: "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(shadowed.items())))
         if scheduler not in ("asha", "none"):
             raise ValueError(f"--scheduler {scheduler}: expected asha or none")
         base = runner.base_overrides(preset, data, max_epochs, seed, extra)
@@ -245,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                    data=a.data, name=a.name, resume=a.resume, address=a.address, storage=a.storage,
                    wandb=a.wandb, seed=a.seed, preset=a.preset, extra=parse_set(a.set),
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
-                   verbose=0 if a.quiet else 1)
+                   verbose=0 if a.quiet else 1, user_set=parse_set(a.set))
     except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -12,22 +12,26 @@ import logging
 import math
 import os
 import re
+import secrets
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # the Parquet tables are the log
-os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")  # experiment state: less to redo on resume
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+from search import claim
+from search.results import TableWriter, read_table
+from search.trainable import StopHook, TrialSetup, train_trial
+from xane3.atomic import write_text_atomic
+from xane3.config import Config, preset, with_overrides
 
-from search.results import TableWriter, read_table  # noqa: E402
-from search.trainable import StopHook, TrialSetup, train_trial  # noqa: E402
-from xane3.atomic import write_text_atomic  # noqa: E402
-from xane3.config import Config, preset, with_overrides  # noqa: E402
+# set when a search starts (never at import); a value the user exported wins
+TUNE_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the Parquet tables are the log
+    "TUNE_GLOBAL_CHECKPOINT_S": "2",  # experiment state: less to redo on resume
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+}
 
 REPO = Path(__file__).resolve().parents[1]
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -54,6 +58,7 @@ class Experiment:
     def save(self, exp_dir: Path) -> None:
         exp_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(exp_dir / "experiment.json", json.dumps(asdict(self), indent=2, default=str))
+        claim.sign(exp_dir)  # what --resume checks before Tune unpickles the folder
 
     @classmethod
     def load(cls, exp_dir: Path) -> Experiment:
@@ -113,6 +118,8 @@ def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> b
     """Join ``address`` or start a private instance (never a stray cluster); True if started here."""
     import ray
 
+    for key, value in TUNE_ENV.items():
+        os.environ.setdefault(key, value)
     if ray.is_initialized():
         return False
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
@@ -121,7 +128,13 @@ def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> b
     if address:
         ray.init(address=address, **kw)
     else:
-        ray.init(address="local", num_cpus=num_cpus, num_gpus=gpus, include_dashboard=False, **kw)
+        # Ray 2.60's servers listen on every interface whatever node IP is given, so the private
+        # instance requires a token: a fresh secret per start, known to this process tree only
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        if os.environ["RAY_AUTH_MODE"] == "token":
+            os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))  # once per process
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=gpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", **kw)
     return True
 
 
@@ -197,6 +210,11 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
 def prepare(name: str, experiments_dir: str | Path, resume: bool) -> Path:
     exp_dir = (Path(experiments_dir) / check_name(name)).resolve()
     if not resume and (exp_dir / "tune").exists():
+        raise FileExistsError(f"{exp_dir} exists: pass --resume to continue it, or another --name")
+    if resume and exp_dir.exists():
+        claim.verify(exp_dir)  # before Tune (or anything) unpickles the folder's state
+    claim.claim(exp_dir)  # one driver per folder, held until this process exits
+    if not resume and (exp_dir / "tune").exists():  # another driver made it while we looked
         raise FileExistsError(f"{exp_dir} exists: pass --resume to continue it, or another --name")
     return exp_dir
 

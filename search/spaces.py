@@ -56,6 +56,19 @@ class Space:
     def __call__(self, trial: Any) -> Overrides:
         return self.sample(trial, {p.name: p for p in self.params})
 
+    def keys(self, samples: int = 64) -> set[str]:
+        """Every config key some sample of this space sets (all conditional branches)."""
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        out: set[str] = set()
+        for _ in range(samples):
+            trial = study.ask()
+            out |= set(self(trial))
+            study.tell(trial, 0.0)
+        return out
+
 
 # --- parameter declarations (shared between spaces) ---------------------------------
 TENSORIAL = Param("model.tensorial", "categorical", (True, False))

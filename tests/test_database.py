@@ -158,3 +158,55 @@ def test_cli_ingest_and_info(tmp_path: Path, capsys: pytest.CaptureFixture[str],
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 0
+
+
+def test_foreign_and_corrupt_databases_are_refused_and_untouched(tmp_path, xanesnet_records) -> None:
+    """Issue 17: `info` on a plain SQLite file wrote ASE tables into it (8,192 -> 73,728 bytes),
+    ingest appended rows into another tool's ASE DB, a corrupt file gave a traceback."""
+    import sqlite3
+
+    from ase import Atoms
+    from ase.db import connect
+
+    from xane3.data.database import ingest, summarize
+
+    plain = tmp_path / "plain.db"
+    with sqlite3.connect(plain) as con:
+        con.execute("CREATE TABLE t (x)")
+    before = plain.read_bytes()
+    with pytest.raises(ValueError, match="not an ASE database"):
+        summarize(plain)
+    with pytest.raises(ValueError, match="not an ASE database"):
+        ingest(xanesnet_records[:2], plain, progress=False)
+    assert plain.read_bytes() == before
+    other = tmp_path / "other.db"
+    connect(str(other)).write(Atoms("H2", positions=[[0, 0, 0], [0, 0, 0.74]]))
+    with pytest.raises(ValueError, match="not written by `python -m xane3.data ingest`"):
+        ingest(xanesnet_records[:2], other, progress=False)
+    assert connect(str(other)).count() == 1
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database")
+    with pytest.raises(ValueError, match="not a readable SQLite database"):
+        summarize(junk)
+
+
+def test_cli_errors_are_one_line_and_empty_ingests_fail(tmp_path, capsys) -> None:
+    from xane3.data.cli import main
+
+    plain = tmp_path / "plain.db"
+    import sqlite3
+
+    with sqlite3.connect(plain) as con:
+        con.execute("CREATE TABLE t (x)")
+    with pytest.raises(SystemExit, match="not an ASE database"):
+        main(["info", "--db", str(plain)])
+    with pytest.raises(SystemExit, match="no such folder"):
+        main(["ingest", "--fdmnes", str(tmp_path / "missing"), "--db", str(tmp_path / "x.db")])
+    bad = tmp_path / "bad" / "xyz"
+    bad.mkdir(parents=True)
+    (tmp_path / "bad" / "xanes").mkdir()
+    (bad / "m1.xyz").write_text("garbage\n")
+    (tmp_path / "bad" / "xanes" / "m1.txt").write_text("garbage\n")
+    out = tmp_path / "empty.db"
+    assert main(["ingest", "--xanesnet", str(tmp_path / "bad"), "--db", str(out), "--no-progress"]) == 1
+    assert not out.exists() and "nothing ingested" in capsys.readouterr().err

@@ -254,3 +254,14 @@ def test_trials_that_ran_their_whole_budget_are_completed_with_test_metrics(ray8
         assert trials[col].notna().all(), col
     assert (trials["epochs_run"] == 1).all()
     assert sorted(epochs["trial_id"]) == sorted(trials["trial_id"])  # the last epoch's row too
+
+
+def test_a_set_value_the_space_samples_is_refused(capsys):
+    """Issue 17: --set train.lr=1e6 with a space that samples train.lr ran the sampled lrs while
+    experiment.json recorded 1e6."""
+    from search.run import main
+
+    assert main(["--space", "optim", "--set", "train.lr=1e6", "--preset", "tiny"]) == 2
+    assert "--set train.lr: the space 'optim' samples it" in capsys.readouterr().err
+    assert {"model.m1", "model.learn_widths", "train.lr"} <= SPACES["irreps_basis"].keys()
+    assert {"model.m0", "data.r_max", "model.tensor_product"} <= SPACES["molecules"].keys()

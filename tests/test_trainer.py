@@ -122,3 +122,34 @@ def test_select_on_drives_best_checkpoint(real_ds, tmp_path, select_on) -> None:
 def test_select_on_rejects_unknown_metric() -> None:
     with pytest.raises(ValueError, match="train.select_on"):
         tiny(**{"train.select_on": "pearson"})
+
+
+def test_an_earlier_run_is_never_silently_replaced(real_ds, tmp_path, capsys) -> None:
+    """Issue 17: --out DIR without --resume replaced metrics.parquet, best.pt, last.pt."""
+    cfg = tiny(**{"train.epochs": 1, "train.max_steps_per_epoch": 1})
+    fit(cfg, real_ds, tmp_path, progress=False)
+    before = (tmp_path / "best.pt").read_bytes()
+    with pytest.raises(FileExistsError, match="holds an earlier run"):
+        fit(cfg, real_ds, tmp_path, progress=False)
+    assert (tmp_path / "best.pt").read_bytes() == before
+    fit(cfg, real_ds, tmp_path, progress=False, overwrite=True)
+    fit(cfg, real_ds, tmp_path / "new", resume=True, progress=False)
+    assert "no last.pt to resume from; starting from scratch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("train.batch_size", "0", "train.batch_size=0: expected >= 1"),
+    ("train.epochs", "-1", "train.epochs=-1: expected >= 1"),
+    ("train.device", "tpu", "expected auto, cpu, cuda or cuda:N"),
+    ("train.lr", "abc", "train.lr='abc': not a valid float"),
+    ("data.val_fraction", "0.9", "together < 1"),
+])
+def test_nonsense_settings_are_refused_up_front(key, value, message) -> None:
+    """Issue 17: batch_size=0 failed every trial with ZeroDivisionError; epochs=-1 exited 0."""
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        with_overrides(Config(), {key: value})
+
+
+def test_unknown_key_suggests_the_nearest() -> None:
+    with pytest.raises(KeyError, match="did you mean model.m0"):
+        with_overrides(Config(), {"model.mo": 3})

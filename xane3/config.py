@@ -9,7 +9,9 @@ never silently run the baseline.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -40,6 +42,14 @@ class DataConfig:
         _choice("data.energy_axis", self.energy_axis, ("relative", "absolute"))
         if self.n_points < 3 or self.e_max <= self.e_min:
             raise ValueError("data grid needs n_points >= 3 and e_max > e_min")
+        if not self.r_max > 0:
+            raise ValueError(f"data.r_max={self.r_max}: expected > 0 Å")
+        if not (0 <= self.val_fraction < 1 and 0 <= self.test_fraction < 1
+                and self.val_fraction + self.test_fraction < 1):
+            raise ValueError(f"data.val_fraction={self.val_fraction}, data.test_fraction="
+                             f"{self.test_fraction}: each in [0, 1), together < 1")
+        if self.subset is not None and self.subset < 1:
+            raise ValueError(f"data.subset={self.subset}: expected None or >= 1")
 
 
 @dataclass
@@ -151,6 +161,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _choice("train.batching", self.batching, ("structure", "absorber"))
         _choice("train.select_on", self.select_on, SELECT_ON)
+        _at_least("train", self, 1, "epochs", "batch_size", "patience", "plateau_patience")
+        _at_least("train", self, 0, "weight_decay", "lambda_grad", "lambda_curv", "lambda_e0",
+                  "ramp_start", "ramp_epochs", "grad_clip", "min_lr")
+        if not self.lr > 0 or not 0 < self.plateau_factor < 1:
+            raise ValueError(f"train.lr={self.lr} must be > 0 and train.plateau_factor="
+                             f"{self.plateau_factor} in (0, 1)")
+        for name in ("max_steps_per_epoch", "num_threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"train.{name}={getattr(self, name)}: expected None or >= 1")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise ValueError(f"train.device={self.device!r}: expected auto, cpu, cuda or cuda:N")
 
 
 @dataclass
@@ -193,6 +214,13 @@ class Config:
             raise ValueError(f"{path}: {exc}") from exc
 
 
+def _at_least(section: str, obj: Any, low: float, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value >= low:  # NaN fails too
+            raise ValueError(f"{section}.{name}={value}: expected >= {low}")
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
@@ -211,12 +239,16 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
             raise ValueError(f"{key}: {value!r} is not a boolean")
         if low in ("none", "null") and "None" in t:
             return None
-        if "tuple" in t:
-            return tuple(float(x) for x in value.strip("()[] ").split(",") if x)
-        if t.startswith("int") or t == "<class 'int'>" or t.startswith("int |"):
-            return int(value)
-        if "float" in t:
-            return float(value)
+        try:
+            if "tuple" in t:
+                return tuple(float(x) for x in value.strip("()[] ").split(",") if x)
+            if t.startswith("int") or t == "<class 'int'>" or t.startswith("int |"):
+                return int(value)
+            if "float" in t:
+                return float(value)
+        except ValueError:
+            kind = t.replace("<class ", "").strip("<>'")
+            raise ValueError(f"{key}={value!r}: not a valid {kind}") from None
         return value
     if "tuple" in t and isinstance(value, (list, tuple)):
         return tuple(value)
@@ -235,8 +267,10 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
             raise KeyError(f"unknown config key {key!r} (sections: {', '.join(sections)})")
         hints = get_type_hints(type(sections[sec]))
         if name not in hints:
-            known = ", ".join(sorted(hints))
-            raise KeyError(f"unknown config key {key!r}; {sec} has: {known}")
+            typed = name.translate(str.maketrans("ol", "01"))  # the letters o/l for digits 0/1
+            near = [typed] if typed in hints else difflib.get_close_matches(name, list(hints), n=1, cutoff=0.5)
+            hint = f"did you mean {sec}.{near[0]}? " if near else ""
+            raise KeyError(f"unknown config key {key!r}; {hint}{sec} has: {', '.join(sorted(hints))}")
         pending[sec][name] = _coerce(value, hints[name], key)
     new = {
         sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj

@@ -18,6 +18,9 @@ def _sources(args: argparse.Namespace) -> list[Source]:
     from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
 
     out: list[Source] = []
+    for root in [*(args.fdmnes or []), *(args.feff or []), *(args.xanesnet or [])]:
+        if not root.exists():
+            raise SystemExit(f"error: {root}: no such folder")
     for root in args.fdmnes or []:
         runs = find_runs(root)
         if not runs:
@@ -45,8 +48,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         sources = _sources(args)
     except ValueError as exc:  # e.g. a XANESNET folder without xyz/ and xanes/
         raise SystemExit(f"error: {exc}") from exc
-    report: IngestReport = ingest(sources, args.db, grid, progress=not args.no_progress, total=len(sources))
+    new_db = not args.db.exists()
+    try:
+        report: IngestReport = ingest(sources, args.db, grid, progress=not args.no_progress,
+                                      total=len(sources))
+    except (ValueError, FileExistsError, OSError) as exc:  # foreign/corrupt DB, stale lock, disk
+        raise SystemExit(f"error: {exc}") from None
     print(report.summary())
+    if report.written == 0:
+        if new_db:
+            args.db.unlink(missing_ok=True)  # an empty DB is no result
+        print(f"error: nothing ingested from {len(sources)} source(s)", file=sys.stderr)
+        return 1
     return 1 if args.strict and report.skipped else 0
 
 
@@ -58,7 +71,8 @@ def _format_info(s: dict) -> str:
              f"grid       {s['grid']} (e_min, e_max, n; eV relative to E0)",
              f"coverage   mean {cov['mean_fraction']:.3f} of grid points, {cov['full_rows']} rows fully covered"]
     if cov["start_range"]:
-        lines.append(f"           covered from {cov['start_range']} to {cov['end_range']} eV")
+        lo, hi = cov["start_range"], cov["end_range"]
+        lines.append(f"           covered from {lo[0]:.2f}..{lo[1]:.2f} to {hi[0]:.2f}..{hi[1]:.2f} eV")
     for kind, e in s["e0"].items():
         lines.append(f"e0 {kind:<12} {e['min']:.2f} .. {e['max']:.2f} eV (mean {e['mean']:.2f}, n={e['n']})")
     for key, counts in s["labels"].items():
@@ -70,8 +84,8 @@ def _format_info(s: dict) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     try:
         s = summarize(args.db)
-    except FileNotFoundError as exc:
-        raise SystemExit(f"error: {exc}") from exc
+    except (FileNotFoundError, ValueError) as exc:  # missing, foreign or corrupt: left untouched
+        raise SystemExit(f"error: {exc}") from None
     print(json.dumps(s, indent=2) if args.json else _format_info(s))
     return 0
 

@@ -21,10 +21,13 @@ Schema (also in the README):
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,6 +166,7 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
     if lock.exists():  # ase waits forever on a lock file a killed writer left behind
         raise FileExistsError(f"{lock} exists: another process is writing {db_path.name}, or a killed "
                               "run left it behind (delete it if nothing else writes this DB)")
+    check_db(db_path, writing=True)  # never append into another tool's (or a corrupt) file
     db = connect(str(db_path), type="db")
     meta = dict(db.metadata)
     if "grid" in meta and not np.allclose(meta["grid"], _grid_spec(grid)):
@@ -198,12 +202,42 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
     return report
 
 
+def check_db(db_path: str | Path, writing: bool = False) -> Path:
+    """The path of an existing xane3 DB, checked read-only; a new file only when ``writing``.
+
+    ASE's connect() creates its tables in any SQLite file it opens, so a foreign or corrupt
+    file is looked at through a read-only SQLite connection first: it must carry this
+    project's schema marker, or it is refused with a one-line reason and left untouched.
+    """
+    path = Path(db_path)
+    if not path.exists():
+        if writing:
+            return path
+        raise FileNotFoundError(f"{path}: no such database")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a file")
+    try:
+        with closing(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)) as con:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            meta = {}
+            if "information" in tables:
+                row = con.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
+                meta = json.loads(row[0]) if row else {}
+    except (sqlite3.DatabaseError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable SQLite database ({exc})") from None
+    if "systems" not in tables:
+        raise ValueError(f"{path}: an SQLite file but not an ASE database (no 'systems' table); "
+                         "left untouched")
+    if meta.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: an ASE database not written by `python -m xane3.data ingest` "
+                         f"(schema {meta.get('schema')!r}, expected {SCHEMA!r}); left untouched")
+    return path
+
+
 def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]:
     """Plain dicts per row: id, atoms, energy, spectrum, mask, absorbers, meta, and
     every key-value pair; ``selection`` is passed to ``db.select`` (e.g. code="feff")."""
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise FileNotFoundError(f"{db_path}: no such database")
+    db_path = check_db(db_path)
     db = connect(str(db_path), type="db")
     for row in db.select(**selection):
         data = row.data
@@ -218,9 +252,7 @@ LABELS = ("code", "convolved", "e0_kind", "phase", "facet", "site_kind")
 
 def summarize(db_path: str | Path) -> dict[str, Any]:
     """Rows, structures, elements, absorbers, grid coverage, E0 range and label counts."""
-    db_path = Path(db_path)
-    if not db_path.is_file():
-        raise FileNotFoundError(f"{db_path}: no such database")
+    db_path = check_db(db_path)
     meta = dict(connect(str(db_path), type="db").metadata)
     structures: dict[str, set[str]] = {}
     absorber = Counter()

@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     try:
@@ -45,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     from xane3.train.trainer import fit
 
     try:
-        result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
-    except (FileNotFoundError, ValueError) as exc:
+        result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
+                     overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,

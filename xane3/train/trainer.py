@@ -11,6 +11,7 @@ the selected epoch either way.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
 from xane3.train.optim import make_optimizer, restore_rng, rng_states
 from xane3.train.schedule import derivative_factor
+
+RUN_FILES = ("metrics.parquet", "last.pt", "best.pt", "test.json")  # what a run writes
 
 
 class TrainingDiverged(RuntimeError):
@@ -152,10 +155,21 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> FitResult:
-    """Train, checkpoint every epoch (``last.pt``) and the best (``best.pt``), test at the end."""
+    """Train, checkpoint every epoch (``last.pt``) and the best (``best.pt``), test at the end.
+
+    A folder holding an earlier run is refused unless ``resume`` (continue it) or
+    ``overwrite`` (replace it): a new run would silently replace its checkpoints and log.
+    """
     cfg, t = config, config.train
     out = Path(out_dir)
+    earlier = sorted(p.name for p in (out / n for n in RUN_FILES) if p.exists())
+    if earlier and not (resume or overwrite):
+        raise FileExistsError(f"{out} holds an earlier run ({', '.join(earlier)}): pass --resume to "
+                              "continue it, --overwrite to replace it, or another --out")
+    if resume and not (out / "last.pt").exists():
+        print(f"{out}: no last.pt to resume from; starting from scratch", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
         torch.set_num_threads(t.num_threads)

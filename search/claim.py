@@ -1,0 +1,125 @@
+"""Who may use an experiment folder: one driver at a time, and only folders this user's tool made.
+
+- **Lock.** A search or ablation run claims ``<exp>/.lock`` by exclusive create before
+  anything else touches the folder, so a second driver with the same ``--name`` refuses
+  instead of running into the same tables and Optuna study. A lock whose process is
+  gone (a crash, kill -9) is taken over, with a message.
+- **Signature.** Resuming makes Ray Tune unpickle ``tune/tuner.pkl``: a folder someone
+  else wrote could run their code. A new experiment gets ``<exp>/.xane3-signature``, an
+  HMAC (SHA-256) of its name and a nonce under a per-user key (``~/.config/xane3/key``,
+  mode 0600); resume verifies it, and that the folder is the user's own and not writable
+  by others, before Tune reads anything.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import stat
+from pathlib import Path
+
+SIGNATURE = ".xane3-signature"
+
+
+class UntrustedExperiment(PermissionError):
+    """Resuming this folder could run code this user's tool did not write."""
+
+
+# --- lock -------------------------------------------------------------------------------
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(exp_dir: Path) -> Path:
+    """Take ``exp_dir/.lock`` for this process (released at exit); FileExistsError if held."""
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    lock = exp_dir / ".lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid == os.getpid():
+                return lock
+            if pid and _alive(pid):
+                raise FileExistsError(f"{exp_dir} is in use by process {pid} (another search or "
+                                      "ablation run with this --name); wait for it or pick another name") from None
+            print(f"{exp_dir}: taking over the lock of process {pid or '?'}, which is gone")
+            lock.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        atexit.register(release, lock)
+        return lock
+    raise FileExistsError(f"{lock}: could not take the lock")
+
+
+def release(lock: Path) -> None:
+    try:
+        if lock.read_text().strip() == str(os.getpid()):
+            lock.unlink()
+    except OSError:
+        pass
+
+
+# --- signature --------------------------------------------------------------------------
+def _key() -> bytes:
+    home = Path(os.environ.get("XANE3_CONFIG_DIR", Path.home() / ".config" / "xane3"))
+    path = home / "key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def _mac(name: str, nonce: str) -> str:
+    return hmac.new(_key(), f"xane3-experiment\0{name}\0{nonce}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign(exp_dir: Path) -> None:
+    from xane3.atomic import write_text_atomic
+
+    nonce = secrets.token_hex(16)
+    write_text_atomic(exp_dir / SIGNATURE, json.dumps(
+        {"name": exp_dir.name, "nonce": nonce, "hmac": _mac(exp_dir.name, nonce)}))
+
+
+def verify(exp_dir: Path) -> None:
+    """Raise UntrustedExperiment unless this user's xane3 made ``exp_dir`` (checked before unpickling)."""
+    why = _untrusted(exp_dir)
+    if why:
+        raise UntrustedExperiment(
+            f"{exp_dir}: refusing to resume: {why}. Resuming unpickles the folder's Tune state, which "
+            "runs code; only folders made by this user's xane3 are resumed (README, security notes)")
+
+
+def _untrusted(exp_dir: Path) -> str:
+    for path in (exp_dir, exp_dir / "tune", exp_dir / "tune" / "tuner.pkl"):
+        if not path.exists():
+            continue
+        st = path.stat()
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return f"{path} belongs to uid {st.st_uid}, not to this user"
+        if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            return f"{path} is writable by other users"
+    try:
+        sig = json.loads((exp_dir / SIGNATURE).read_text())
+        ok = hmac.compare_digest(str(sig["hmac"]), _mac(str(sig["name"]), str(sig["nonce"])))
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"no valid {SIGNATURE} (not created by xane3 for this user)"
+    return "" if ok and sig["name"] == exp_dir.name else "its signature does not match this user's key"
