@@ -250,7 +250,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                    "reported_at": time.time()}
         wandb_run.log({f"test_{k}": v for k, v in result.test.items()}, step=len(result.history))
         wandb_run.finish()
-        tune.report(summary)
+        # with the run directory: the budget's last epoch has no report of its own (TuneReport)
+        tune.report(summary, checkpoint=tune.Checkpoint.from_directory(str(run_dir)))
     except Exception as exc:
         if wandb_run is not None:
             wandb_run.finish(exit_code=1)

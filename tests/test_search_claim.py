@@ -68,3 +68,36 @@ def test_own_experiment_verifies_and_group_writable_does_not(tmp_path) -> None:
     exp.chmod(0o777)
     with pytest.raises(claim.UntrustedExperiment, match="writable by other users"):
         claim.verify(exp)
+
+
+def test_importing_the_search_package_leaves_the_environment_alone() -> None:
+    """Issue 17/15: search/runner.py set RAY_AUTH_MODE=disabled (and more) at import."""
+    code = ("import os, ray, ray.tune, optuna, wandb; before = dict(os.environ); "  # theirs, not ours
+            "import search.run, search.runner, ablations.run; "
+            "print(sorted(set(os.environ.items()) ^ set(before.items())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "TUNE_"))})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_private_ray_instance_refuses_a_client_without_its_token(tmp_path) -> None:
+    """Ray 2.60 listens on every interface, so the private instance requires a token."""
+    code = """
+import os, subprocess, sys
+from search import runner
+import ray
+runner.init_ray(None, 0, 1)
+addr = ray.get_runtime_context().gcs_address
+env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+env["HOME"] = sys.argv[1]
+p = subprocess.run([sys.executable, "-c", f"import ray; ray.init(address='{addr}')"], env=env,
+                   capture_output=True, text=True, timeout=150)
+print(p.returncode, "InvalidAuthToken" in p.stderr)
+ray.shutdown()
+"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")}
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                         timeout=240, env=env)
+    assert out.stdout.strip().splitlines()[-1] == "1 True", out.stdout[-500:] + out.stderr[-2000:]
