@@ -169,9 +169,9 @@ class XASDataset:
     def from_db(cls, path: str | Path, cfg: DataConfig) -> XASDataset:
         from ase.db import connect
 
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such database")
+        from xane3.data.database import check_db
+
+        path = check_db(path)  # read-only look first: a foreign file is refused, untouched
         db = connect(str(path))
         rows = ((r.toatoms(), r.data, r.key_value_pairs) for r in db.select())
         return cls.from_rows(rows, cfg, name=str(path))
