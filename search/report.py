@@ -59,6 +59,22 @@ def _distribution(values: list[Any]) -> Any:
     return CategoricalDistribution(sorted(distinct))
 
 
+def at_common_budget(trials: pd.DataFrame, epochs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Trials with OBJECTIVE replaced by its value after the epochs *every* trial ran.
+
+    ASHA stops most trials at its first rung: their best-so-far and a finished trial's are
+    measured after different budgets, so importances compare them at the common one.
+    """
+    ran = trials["epochs_run"].dropna()
+    if ran.empty or epochs.empty or "val_objective" not in epochs:
+        return trials, 0
+    budget = int(ran.min())
+    early = epochs[epochs["epoch"] < budget].groupby("trial_id")["val_objective"].min()
+    out = trials.copy()
+    out[OBJECTIVE] = out["trial_id"].map(early)
+    return out, budget
+
+
 def importances(trials: pd.DataFrame, evaluator: str = "ped_anova") -> dict[str, float]:
     """Optuna parameter importances over the trials that reported an objective."""
     import optuna
@@ -138,7 +154,8 @@ def figure(trials: pd.DataFrame, epochs: pd.DataFrame, imp: dict[str, float] | N
     plt.close(fig)
 
 
-def markdown(name: str, trials: pd.DataFrame, imp: dict[str, float] | None, why: str) -> str:
+def markdown(name: str, trials: pd.DataFrame, imp: dict[str, float] | None, why: str,
+             budget: int = 0) -> str:
     df = progress(trials).sort_values(OBJECTIVE, na_position="last")
     counts = ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items())
     lines = [f"# Search {name}", "", f"{len(df)} trials ({counts}); wall time "
@@ -150,6 +167,9 @@ def markdown(name: str, trials: pd.DataFrame, imp: dict[str, float] | None, why:
                      f"{r.epochs_run if pd.notna(r.epochs_run) else ''} | {r.wall_time_s:.0f} | "
                      f"`{r.params_json}` |")
     lines += ["", "## Parameter importances (Optuna, over this table)", ""]
+    if budget:
+        lines += [f"Each trial's best validation objective within the first {budget} epoch(s), the "
+                  "budget every trial ran (ASHA stopped the rest there), so all are compared alike.", ""]
     if imp:
         lines += ["| parameter | importance |", "| --- | ---: |"]
         lines += [f"| {k} | {v:.3f} |" for k, v in imp.items()]
@@ -176,14 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out) if a.out else exp_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     imp, why = None, ""
+    common, budget = at_common_budget(trials, epochs)
     try:
-        imp = importances(trials, a.evaluator)
+        imp = importances(common, a.evaluator)
     except (ValueError, RuntimeError, ImportError) as exc:
         why = str(exc)
     from xane3.atomic import write_text_atomic
 
     figure(trials, epochs, imp, a.metric, a.top, out / "report.png", f"search {a.name}")
-    write_text_atomic(out / "report.md", markdown(a.name, trials, imp, why))
+    write_text_atomic(out / "report.md", markdown(a.name, trials, imp, why, budget))
     print(f"{len(trials)} trials; best {np.nanmin(trials[OBJECTIVE]):.4g} -> {out / 'report.md'}, "
           f"{out / 'report.png'}" + (f"\nimportances not computed: {why}" if why else ""))
     return 0

@@ -39,3 +39,14 @@ def test_conditional_parameters_and_too_few_trials() -> None:
 def test_missing_experiment_is_a_one_line_error(tmp_path, capsys) -> None:
     assert main(["nope", "--experiments-dir", str(tmp_path)]) == 2
     assert "no experiment.json" in capsys.readouterr().err
+
+
+def test_importances_compare_trials_at_the_budget_every_trial_ran() -> None:
+    from search.report import at_common_budget
+
+    trials = pd.DataFrame({"trial_id": ["a", "b"], "epochs_run": [1, 3],
+                           "best_val_objective": [0.5, 0.1]})
+    epochs = pd.DataFrame({"trial_id": ["a", "b", "b", "b"], "epoch": [0, 0, 1, 2],
+                           "val_objective": [0.5, 0.4, 0.2, 0.1]})
+    common, budget = at_common_budget(trials, epochs)
+    assert budget == 1 and common["best_val_objective"].tolist() == [0.5, 0.4]
