@@ -83,6 +83,14 @@ class Ensemble:
         return set.intersection(*sets) if sets else None
 
     @property
+    def min_neighbours(self) -> int:
+        """Fewest atoms within r_max an absorber may have: half the fewest any member saw in
+        training (1, an isolated absorber refused, where a checkpoint does not record it)."""
+        lows = [self.meta(i)["absorber_neighbours"][0] for i in range(len(self.models))
+                if len(self.meta(i).get("absorber_neighbours") or []) == 2]
+        return max(1, max(lows) // 2) if lows else 1
+
+    @property
     def energy_axis(self) -> str:
         """``relative`` (to E0) or ``absolute``: the axis the members were trained on."""
         names = {getattr(getattr(getattr(m, "full_config", None), "data", None), "energy_axis",

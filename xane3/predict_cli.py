@@ -80,6 +80,19 @@ def check_elements(atoms: Atoms, seen: set[int] | None, source: str) -> None:
                            f"(trained on {known}); use --allow-unseen-elements to predict anyway")
 
 
+def check_physical(atoms: Atoms, groups: list[list[int]], ens, source: str, allow: bool) -> None:
+    """The checks ingest runs (one function, ``geometry_problem``), plus the absorbers' surroundings
+    against what the model saw in training; refused unless ``--allow-unphysical``."""
+    from xane3.data.readers.structures import absorber_problem, geometry_problem
+
+    problem = geometry_problem(atoms) or absorber_problem(
+        atoms, groups, float(ens.models[0].config.r_max), ens.min_neighbours)
+    if problem and not allow:
+        raise PredictError(f"{source}: {problem}; --allow-unphysical predicts anyway")
+    if problem:
+        tqdm.write(f"warning: {source}: {problem} (predicting anyway)", file=sys.stderr)
+
+
 def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
                 group: list[int] | None) -> tuple[list[str], list[list[int]]]:
     """(column labels, absorber groups) for one structure."""
@@ -212,6 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "by file extension and content")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict even if a structure holds elements absent from the training data")
+    p.add_argument("--allow-unphysical", action="store_true",
+                   help="predict (with a warning) even for overlapping atoms, a degenerate cell or "
+                        "an absorber with far fewer neighbours than any in training")
     p.add_argument("--no-plots", action="store_true", help="CSV only")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     return p
@@ -258,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
                 sites = None if at0 is None else [at0]
             labels, groups = site_groups(atoms, str(path), z_abs, sites, args.site_group)
             check_elements(atoms, seen, str(path))
+            check_physical(atoms, groups, ens, str(path), args.allow_unphysical)
             pred = ens.predict(atoms, groups)
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)

@@ -69,6 +69,17 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed % (2**32))
 
 
+def absorber_neighbours(dataset: XASDataset, idx: Sequence[int]) -> list[int]:
+    """[min, max] atoms within r_max of the training absorbers: what prediction checks against."""
+    counts = []
+    for i in idx:
+        s = dataset.samples[i]
+        g = dataset.graphs[s.graph]
+        deg = np.bincount(g.edge_index[0].numpy(), minlength=g.n_atoms)
+        counts += [int(deg[a]) for a in s.absorbers]
+    return [min(counts), max(counts)] if counts else []
+
+
 def build_model(cfg: Config, dataset: XASDataset, train_idx: Sequence[int]) -> XANE3:
     model = XANE3(cfg.model)
     e0 = np.array([dataset.samples[i].e0 for i in train_idx], dtype=float)
@@ -218,7 +229,8 @@ def fit(
     ckpt_meta = {"data_hash": data_hash, "splits": splits, "dataset": dataset.name,
                  "n_train": len(splits["train"]), "device": str(device),
                  "elements": sorted({int(z) for i in splits["train"] for z in dataset.atoms[dataset.samples[i].graph].numbers}),
-                 "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist()}
+                 "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist(),
+                 "absorber_neighbours": absorber_neighbours(dataset, splits["train"])}
     stopped_early = False
     bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
                       unit="epoch")

@@ -15,6 +15,9 @@ from ase.io import read
 from ase.neighborlist import neighbor_list
 
 MIN_DISTANCE = 0.5  # Å; closer pairs are duplicated or broken atoms, never chemistry
+# a pair closer than this fraction of its covalent-radius sum is not chemistry either
+# (H-H 0.37 Å, C-H 0.64 Å, Fe-O 1.19 Å; real bonds: 0.74, 1.09, >= 1.8 Å)
+PAIR_FACTOR = 0.6
 
 
 class StructureError(ValueError):
@@ -66,19 +69,9 @@ def validate_structure(
     """
     if len(atoms) == 0:
         raise StructureError(f"{source}: structure has no atoms")
-    if not np.all(np.isfinite(atoms.positions)):
-        raise StructureError(f"{source}: non-finite atomic positions")
-    try:
-        dmin = min_distance(atoms, min_dist)
-    except StructureError as exc:
-        raise StructureError(f"{source}: {exc}") from exc
-    if dmin < min_dist:
-        i, j, d = neighbor_list("ijd", atoms, min_dist)
-        k = int(np.argmin(d))
-        raise StructureError(
-            f"{source}: overlapping atoms {int(i[k])} ({atoms[int(i[k])].symbol}) and "
-            f"{int(j[k])} ({atoms[int(j[k])].symbol}) at {d[k]:.3f} Å < {min_dist} Å"
-        )
+    problem = geometry_problem(atoms, min_dist)
+    if problem:
+        raise StructureError(f"{source}: {problem}")
     if absorbers is not None:
         if len(absorbers) == 0:
             raise StructureError(f"{source}: no absorber atom")
@@ -91,6 +84,51 @@ def validate_structure(
                 raise StructureError(f"{source}: absorbers {wrong} are not Z={absorber_z}")
     elif absorber_z is not None and not np.any(atoms.numbers == absorber_z):
         raise StructureError(f"{source}: no absorber atom (no atom with Z={absorber_z})")
+
+
+def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE) -> str:
+    """The first physical impossibility of a structure, or "" (ingest, generation, prediction).
+
+    Non-finite positions or cell; periodic along a direction with no cell vector, or a
+    fully periodic cell of (near) zero volume; two atoms (or an atom and a periodic image)
+    closer than ``min_dist`` or than PAIR_FACTOR x their covalent-radius sum.
+    """
+    from ase.data import covalent_radii
+
+    if not np.all(np.isfinite(atoms.positions)):
+        return "non-finite atomic positions"
+    if any(atoms.pbc):
+        cell = atoms.cell.array
+        if not np.all(np.isfinite(cell)):
+            return "non-finite cell"
+        if atoms.cell.rank < int(np.sum(atoms.pbc)):
+            return "periodic along a direction with no cell vector"
+        if all(atoms.pbc) and abs(atoms.cell.volume) < 1.0:
+            return f"periodic cell of volume {abs(atoms.cell.volume):.2g} Å^3"
+    radii = covalent_radii[atoms.numbers]
+    reach = max(min_dist, PAIR_FACTOR * 2 * float(radii.max()))
+    i, j, d = neighbor_list("ijd", atoms, reach)
+    limit = np.maximum(min_dist, PAIR_FACTOR * (radii[i] + radii[j]))
+    close = np.flatnonzero(d < limit)
+    if close.size:
+        k = close[np.argmin(d[close] / limit[close])]
+        a, b = int(i[k]), int(j[k])
+        return (f"overlapping atoms {a} ({atoms[a].symbol}) and {b} ({atoms[b].symbol}) at {d[k]:.3f} Å "
+                f"< {limit[k]:.2f} Å (duplicated or broken atoms, not a bond)")
+    return ""
+
+
+def absorber_problem(atoms: Atoms, groups: Sequence[Sequence[int]], r_max: float,
+                     min_neighbours: int = 1) -> str:
+    """An absorber with fewer than ``min_neighbours`` atoms within ``r_max``, or ""."""
+    i = neighbor_list("i", atoms, r_max)
+    counts = np.bincount(i, minlength=len(atoms))
+    for group in groups:
+        for a in group:
+            if counts[int(a)] < min_neighbours:
+                return (f"absorber {int(a)} ({atoms[int(a)].symbol}) has {int(counts[int(a)])} neighbour(s) "
+                        f"within {r_max:g} Å (at least {min_neighbours} needed): isolated or cut out")
+    return ""
 
 
 def absorbers_of(atoms: Atoms, z: int) -> list[int]:
