@@ -56,7 +56,7 @@ def test_deterministic_and_resumable(real_ds, tmp_path) -> None:
                                [h["val_total"] for h in a.history], rtol=1e-6)
     assert len(pd.read_parquet(tmp_path / "part" / "metrics.parquet")) == 3
     other = tiny(**{"train.epochs": 4, "train.max_steps_per_epoch": 2})
-    with pytest.raises(ValueError, match="config differs"):
+    with pytest.raises(ValueError, match=r"config differs .*train.epochs: 3 -> 4"):
         fit(other, real_ds, tmp_path / "part", resume=True, progress=False)
 
 
@@ -153,3 +153,10 @@ def test_nonsense_settings_are_refused_up_front(key, value, message) -> None:
 def test_unknown_key_suggests_the_nearest() -> None:
     with pytest.raises(KeyError, match="did you mean model.m0"):
         with_overrides(Config(), {"model.mo": 3})
+
+
+def test_config_file_with_a_non_object_section_is_one_line(tmp_path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text('{"model": 5}')
+    with pytest.raises(ValueError, match="'model' must be objects"):
+        Config.load(path)

@@ -186,6 +186,10 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         cfg = cls()
+        bad = [sec for sec, sub in d.items() if not isinstance(sub, dict)]
+        if bad:
+            raise ValueError(f"config section(s) {', '.join(map(repr, bad))} must be objects of "
+                             "key: value (data, model, train)")
         flat = {f"{sec}.{k}": v for sec, sub in d.items() for k, v in sub.items()}
         return with_overrides(cfg, flat)
 

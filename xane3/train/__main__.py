@@ -43,12 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         cfg = build_config(args)
     except (KeyError, ValueError) as exc:
         p.error(str(exc))
-    from xane3.train.trainer import fit
+    from xane3.train.trainer import TrainingDiverged, fit
 
     try:
         result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
                      overwrite=args.overwrite)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+    except (OSError, ValueError, TrainingDiverged) as exc:  # data, disk, folder, divergence
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,

@@ -26,8 +26,13 @@ _STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to a temp name, then rename; a full disk says so in one line (OSError)."""
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+    except RuntimeError as exc:  # torch reports write failures as "[enforce fail at ...]"
+        raise OSError(f"{path}: could not write the checkpoint (disk full or not writable?): "
+                      f"{str(exc).splitlines()[0][:200]}") from exc
 
 
 def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:

@@ -217,7 +217,9 @@ def fit(
             raise ValueError(f"{last}: checkpoint was trained on other data "
                              f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
         if payload["config"].to_dict() != cfg.to_dict():
-            raise ValueError(f"{last}: checkpoint config differs from this run's; cannot resume")
+            old, new = payload["config"].flat(), cfg.flat()
+            diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in sorted(old) if old[k] != new.get(k))
+            raise ValueError(f"{last}: checkpoint config differs from this run's ({diff}); cannot resume")
         load_state(model, payload["model"], str(last))
         opt.load_state_dict(payload["optimizer"])
         restore_rng(payload)  # dropout continues where it left off
