@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", help="ASE DB (default: the embedded FEFF10 set)")
     p.add_argument("--name", help="experiment name (default: ablations-<preset>)")
     p.add_argument("--wandb", default="offline", choices=["online", "offline", "disabled"])
-    p.add_argument("--results-dir", default="results")
+    p.add_argument("--results-dir", help="tables (default results/; runs/ablations-results/ for "
+                   "--preset smoke, so smoke runs never land in the tracked results/)")
     p.add_argument("--experiments-dir", default="runs/ablations")
     args = p.parse_args(argv)
     if args.list:
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     pre = PRESETS[args.preset]
     seeds = args.seeds or pre["seeds"]
+    if args.results_dir is None:
+        args.results_dir = "runs/ablations-results" if args.preset == "smoke" else "results"
     try:
         configs = plan(args.specs, args.preset, seeds)
     except (KeyError, ValueError) as exc:
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = rows[rows["status"] == "failed"]
     if len(failed):
         print(f"{len(failed)} run(s) failed: {', '.join(failed['label'])}", file=sys.stderr)
-    return 0
+    return 1 if len(failed) == len(rows) else 0  # the job failed when no run finished
 
 
 if __name__ == "__main__":

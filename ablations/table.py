@@ -72,10 +72,10 @@ def summarise(scores: pd.DataFrame, order: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _cell(row: pd.Series, t: str) -> str:
+def _cell(row: pd.Series, t: str, marks: bool = True) -> str:
     txt = f"{row[t]:.3f} ± {row[f'{t}_ci95']:.3f}" if np.isfinite(row[f"{t}_ci95"]) else f"{row[t]:.3f}"
     if f"{t}_delta" in row and np.isfinite(row.get(f"{t}_delta", np.nan)):
-        mark = "*" if row.get(f"{t}_p", 1.0) < 0.05 else ""
+        mark = "*" if marks and row.get(f"{t}_p", 1.0) < 0.05 else ""
         txt += f" ({row[f'{t}_delta']:+.3f}{mark})"
     return txt
 
@@ -91,20 +91,27 @@ def markdown(summary: pd.DataFrame, mean_baseline: dict[str, float] | None = Non
     head = ("| variant | params | total | spectrum | gradient | curvature | paper total / spec / grad / curv |\n"
             "| --- | --- | --- | --- | --- | --- | --- |\n")
     lines = []
+    base = summary[summary.spec == "baseline"]
+    # a baseline that does not beat the mean spectrum on the total has not learned: its
+    # differences from the variants are noise, so nothing is marked significant
+    learned = not (mean_baseline and len(base)) or base["total"].iloc[0] < mean_baseline["total"]
     for _, r in summary.iterrows():
         paper = " / ".join(_paper(r["spec"], i) for i in range(4))
         params = f"{int(r['parameters']):,}" if "parameters" in r and pd.notna(r.get("parameters")) else ""
-        lines.append(f"| {r['spec']} | {params} | " + " | ".join(_cell(r, t) for t in TERMS) + f" | {paper} |")
+        lines.append(f"| {r['spec']} | {params} | " + " | ".join(_cell(r, t, learned) for t in TERMS)
+                     + f" | {paper} |")
     if mean_baseline:
         lines.append("| mean training spectrum (reference) | 0 | " +
                      " | ".join(f"{mean_baseline[t]:.3f}" for t in TERMS) + " | – |")
-    base = summary[summary.spec == "baseline"]
     if mean_baseline and len(base):
         beaten = [t for t in TERMS if base[t].iloc[0] < mean_baseline[t]]
         missed = [t for t in TERMS if t not in beaten]
         verdict = (f"beats the mean training spectrum on {', '.join(beaten) or 'no term'}"
                    + (f", not on {', '.join(missed)}" if missed else " (every term)"))
         lines.append(f"\n**Learning check:** the baseline {verdict}.")
+        if not learned:
+            lines.append("\n**Not interpretable:** the baseline does not beat the mean training spectrum "
+                         "on the total, so the runs did not learn and no effect is marked significant.")
     note = ("\nValues x1e-3 on the test split, mean ± 95 % CI over seeds; (change vs baseline, "
             "* = Welch t-test p < 0.05). Gradient/curvature use the baseline's final weights.\n")
     return head + "\n".join(lines) + "\n" + note
@@ -122,8 +129,9 @@ def bar_chart(summary: pd.DataFrame, path: Path) -> None:
     x = np.arange(len(summary))
     width = 0.2
     for k, t in enumerate(TERMS):
-        ax.bar(x + (k - 1.5) * width, summary[t], width, yerr=summary[f"{t}_ci95"].fillna(0),
-               capsize=2, label=t)
+        ci = summary[f"{t}_ci95"].fillna(0).to_numpy(float)
+        low = np.minimum(ci, summary[t].to_numpy(float))  # an error can't go below zero
+        ax.bar(x + (k - 1.5) * width, summary[t], width, yerr=[low, ci], capsize=2, label=t)
     ax.set_xticks(x, summary["spec"], rotation=30, ha="right")
     ax.set_ylabel("test error (x1e-3)")
     ax.set_title("XANE(3) ablations: mean ± 95 % CI over seeds")

@@ -254,15 +254,20 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
     try:
-        run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
+        exp_dir = run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
                    cpus_per_trial=a.cpus_per_trial, max_epochs=a.max_epochs, scheduler=a.scheduler,
                    data=a.data, name=a.name, resume=a.resume, address=a.address, storage=a.storage,
                    wandb=a.wandb, seed=a.seed, preset=a.preset, extra=parse_set(a.set),
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
                    verbose=0 if a.quiet else 1, user_set=parse_set(a.set))
-    except (KeyError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (KeyError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    exp = runner.Experiment.load(exp_dir)
+    df = read_table(exp.results_dir, exp.tables[0], exp.name)
+    if df.empty or (df["status"] == "failed").all():  # the job failed: no trial finished
+        print(f"error: no trial of {exp.name} finished", file=sys.stderr)
+        return 1
     return 0
 
 

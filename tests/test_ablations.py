@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -110,3 +111,24 @@ def test_cli_list_prints_every_spec(capsys) -> None:
     for name in SPECS:
         assert name in out
     assert dataclasses.is_dataclass(specmod.Spec)
+
+
+def test_table_of_runs_that_did_not_learn_marks_nothing_significant(tmp_path) -> None:
+    """Issue 17: a smoke table whose baseline total was 1082 ± 5168 (mean spectrum: 196) starred
+    an effect as significant, and its chart drew error bars down to -5000."""
+    import pandas as pd
+
+    from ablations.table import bar_chart, markdown, summarise
+
+    rng = np.random.default_rng(0)
+    rows = [{"spec": spec, "total": t, "spectrum": t / 10, "gradient": t / 2, "curvature": t / 3}
+            for spec, centre in (("baseline", 1000.0), ("no_gated_residual", 100.0))
+            for t in centre + rng.normal(0, 5, 3)]
+    summary = summarise(pd.DataFrame(rows), ["baseline", "no_gated_residual"])
+    assert summary["total_p"].iloc[1] < 0.05  # a "significant" difference between non-learners
+    mean = {"total": 196.0, "spectrum": 12.0, "gradient": 100.0, "curvature": 80.0}
+    md = markdown(summary, mean)
+    assert "Not interpretable" in md and "*)" not in md
+    assert "*)" in markdown(summary, {k: 1e6 for k in mean})  # learned: the star is back
+    bar_chart(summary.assign(total_ci95=5000.0), tmp_path / "chart.png")  # clipped, not negative
+    assert (tmp_path / "chart.png").stat().st_size > 1000

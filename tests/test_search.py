@@ -265,3 +265,19 @@ def test_a_set_value_the_space_samples_is_refused(capsys):
     assert "--set train.lr: the space 'optim' samples it" in capsys.readouterr().err
     assert {"model.m1", "model.learn_widths", "train.lr"} <= SPACES["irreps_basis"].keys()
     assert {"model.m0", "data.r_max", "model.tensor_product"} <= SPACES["molecules"].keys()
+
+
+@pytest.mark.slow
+def test_search_whose_every_trial_failed_exits_non_zero(tmp_path, capsys):
+    """Issue 17: a search whose every trial failed exited 0."""
+    import sqlite3
+
+    from search.run import main
+
+    foreign = tmp_path / "foreign.db"  # every trial's data loading refuses it
+    with sqlite3.connect(foreign) as con:
+        con.execute("CREATE TABLE t (x)")
+    rc = main(["--space", "optim", "--trials", "1", "--preset", "tiny", "--data", str(foreign),
+               "--name", "all-fail", "--results-dir", str(tmp_path / "results"),
+               "--experiments-dir", str(tmp_path / "runs"), "--wandb", "disabled", "--quiet"])
+    assert rc == 1 and "no trial of all-fail finished" in capsys.readouterr().err
