@@ -155,6 +155,24 @@ def read_table(results_dir: str | Path, table: str = "trials",
     return data.to_table(filter=flt).to_pandas()
 
 
+class CostEstimate(Callback):
+    """Prints, once, what the first trial's first epoch implies for the whole experiment."""
+
+    def __init__(self, trials: int, epochs: int, parallel: int) -> None:
+        self.trials, self.epochs, self.parallel = trials, epochs, max(parallel, 1)
+        self.done = False
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        t = result.get("epoch_time_s")
+        if self.done or not t:
+            return
+        self.done = True
+        hours = self.trials * self.epochs * float(t) / self.parallel / 3600
+        print(f"cost estimate: the first epoch took {t:.0f} s, so {self.trials} trial(s) x {self.epochs} "
+              f"epoch(s), {self.parallel} at a time, take up to ~{hours:.1f} h (early-stopped trials "
+              "and other sizes change it)", flush=True)
+
+
 class TableWriter(Callback):
     """Tune callback writing each trial's row and epoch rows as results arrive.
 

@@ -148,7 +148,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                              "drop the --set or search another space")
         shadowed = {k: v for k, v in (runner.base_overrides(preset, data, max_epochs, None, extra)).items()
                     if k in sampled}
-        if shadowed and verbose:
+        if shadowed:
             print(f"space {space!r} samples these, not the base values: "
                   + ", ".join(f"{k}={v}" for k, v in sorted(shadowed.items())))
         if scheduler not in ("asha", "none"):

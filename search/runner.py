@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from search import claim
-from search.results import TableWriter, read_table
+from search.results import CostEstimate, TableWriter, read_table
 from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
 from xane3.config import Config, preset, with_overrides
@@ -228,7 +228,8 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
                                         max_concurrent_trials=max_concurrent),
             param_space=param_space or {},
             run_config=tune.RunConfig(
-                name="tune", storage_path=str(exp_dir), callbacks=[writer], verbose=verbose,
+                name="tune", storage_path=str(exp_dir), verbose=verbose,
+                callbacks=[writer, CostEstimate(num_samples, exp.max_epochs, max_concurrent)],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=0)))
     # the Parquet tables replace Tune's result.json files: do not warn that they are missing

@@ -281,3 +281,15 @@ def test_search_whose_every_trial_failed_exits_non_zero(tmp_path, capsys):
                "--name", "all-fail", "--results-dir", str(tmp_path / "results"),
                "--experiments-dir", str(tmp_path / "runs"), "--wandb", "disabled", "--quiet"])
     assert rc == 1 and "no trial of all-fail finished" in capsys.readouterr().err
+
+
+def test_cost_estimate_from_the_first_epoch(capsys):
+    """Issue 17: a 'tiny' search took 598 s with nothing saying so; the first epoch's time
+    gives an estimate for the whole search, printed once."""
+    from search.results import CostEstimate
+
+    est = CostEstimate(trials=8, epochs=3, parallel=2)
+    est.on_trial_result(0, [], None, {"epoch_time_s": 300.0})
+    est.on_trial_result(0, [], None, {"epoch_time_s": 10.0})
+    out = capsys.readouterr().out
+    assert out.count("cost estimate") == 1 and "~1.0 h" in out
