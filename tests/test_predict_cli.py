@@ -83,7 +83,7 @@ def test_sites_and_site_group(ckpt, cifs, tmp_path, capsys) -> None:
                     "--no-plots"], capsys)
     assert rc == 0, text
     df = pd.read_csv(tmp_path / "a" / "feo.csv")
-    assert [c for c in df.columns if not c.endswith("eV")] == ["Fe2", "Fe6"]
+    assert [c for c in df.columns if not c.endswith("eV")] == ["Fe2", "Fe6", "site_average"]
     rc, text = run(["--checkpoint", ckpt, cifs["feo"], "--site-group", "0,2", "--out", tmp_path / "b",
                     "--no-plots"], capsys)
     assert rc == 0, text
@@ -204,3 +204,31 @@ def test_ingest_and_prediction_share_the_geometry_check(tmp_path) -> None:
     with pytest.raises(StructureError, match="at 0.900 Å < 1.19 Å"):
         validate_structure(close, "close.xyz")
     assert geometry_problem(_fe_o6()) == ""
+
+
+def test_many_sites_are_grouped_and_averaged(ckpt, tmp_path) -> None:
+    """Issue 17: above 12 sites the legend vanished and no site average was drawn or written."""
+    cell = bulk("FeO", "rocksalt", a=4.33, cubic=True).repeat((2, 2, 2))  # 32 equivalent Fe sites
+    write(tmp_path / "feo.cif", cell)
+    assert main([str(tmp_path / "feo.cif"), "--checkpoint", str(ckpt), "--out", str(tmp_path / "o")]) == 0
+    df = pd.read_csv(tmp_path / "o" / "feo.csv")
+    sites = [c for c in df.columns if c.startswith("Fe") and not c.endswith("_eV")]
+    assert len(sites) == 32 and "site_average" in df
+    summary = json.loads((tmp_path / "o" / "predictions.json").read_text())["structures"][0]
+    groups = summary["equivalent_sites"]
+    assert [len(g) for g in groups] == [32]  # symmetry-equivalent: one spectrum, one legend entry
+    assert np.allclose(df["site_average"], df[sites[0]], atol=1e-5)
+    assert (tmp_path / "o" / "feo.png").stat().st_size > 10_000
+
+
+def test_site_average_on_absolute_energies() -> None:
+    from xane3.sites import equivalent_groups, site_average
+
+    energy = np.linspace(-10, 10, 201)
+    step = 1 / (1 + np.exp(-energy))
+    spectra = np.stack([step, step, np.roll(step, 5)])
+    assert equivalent_groups(spectra) == [[0, 1], [2]]
+    grid, mean, absolute = site_average(energy, spectra[:2], [7112.0, 7114.0])
+    assert absolute and grid[100] == pytest.approx(7113.0)
+    # the sites' edges at 7112 and 7114 eV average to a curve through 0.5 at 7113 eV
+    assert mean[100] == pytest.approx(0.5, abs=0.01)

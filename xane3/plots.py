@@ -253,22 +253,33 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
 def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str], spectra: np.ndarray,
                     std: np.ndarray | None = None, e0: Sequence[float] | None = None,
                     title: str = "") -> Path:
-    """Predicted spectra of one structure, one curve per site (ensemble spread shaded)."""
+    """Predicted spectra of one structure: one curve per group of equivalent sites (ensemble
+    spread shaded) and, for several sites, their average (what a measurement sees)."""
+    from xane3.sites import equivalent_groups, group_label, site_average
+
+    groups = equivalent_groups(spectra)
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(4.2, 3.0))
-        colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(labels), 1)))
+        fig, ax = plt.subplots(figsize=(4.6, 3.2))
+        colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(groups), 1)))
         xlabel = "E − E$_0$ (eV)"
-        for i, label in enumerate(labels):
+        for c, g in zip(colors, groups):
+            i = g[0]
             e0_i = float(e0[i]) if e0 is not None else np.nan
             x, xlabel = _axis(energy, e0_i)
-            ax.plot(x, spectra[i], color=colors[i], lw=1.2, label=label)
+            ax.plot(x, spectra[i], color=c, lw=1.0, alpha=0.8,
+                    label=group_label(labels, g) if len(groups) <= 10 else None)
             if std is not None and np.any(std[i] > 0):
-                ax.fill_between(x, spectra[i] - std[i], spectra[i] + std[i], color=colors[i], alpha=0.25, lw=0)
+                ax.fill_between(x, spectra[i] - std[i], spectra[i] + std[i], color=c, alpha=0.25, lw=0)
+        if len(labels) > 1:
+            grid, mean, absolute = site_average(energy, spectra, e0)
+            x = grid if absolute else _axis(energy, np.nan)[0]
+            ax.plot(x, mean, color="black", lw=2.0, label=f"average of {len(labels)} sites")
+        if len(groups) > 10:
+            ax.plot([], [], color=colors[0], label=f"{len(groups)} distinct sites")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Normalised μ(E)")
         ax.set_title(title)
-        if len(labels) <= 12:
-            ax.legend(loc="lower right", ncol=1 + len(labels) // 7)
+        ax.legend(loc="lower right", fontsize="small")
         fig.tight_layout()
         return save_figure(fig, path)
 

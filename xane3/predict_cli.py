@@ -36,6 +36,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.sites import equivalent_groups
 
 
 class PredictError(ValueError):
@@ -125,6 +126,13 @@ def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndar
             cols[f"{label}_std"] = pred["std"][i]
         if not absolute and np.isfinite(pred["e0"][i]):
             cols[f"{label}_energy_abs_eV"] = energy + pred["e0"][i]
+    if len(labels) > 1:  # what a measurement of the whole structure sees
+        from xane3.sites import site_average
+
+        grid, mean, on_abs = site_average(energy, pred["mean"], None if absolute else pred["e0"])
+        cols["site_average"] = mean
+        if on_abs:
+            cols["site_average_energy_abs_eV"] = grid
     return pd.DataFrame(cols)
 
 
@@ -297,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
                         "formula": atoms.get_chemical_formula(),
                         "sites": labels, "groups": groups,
+                        "equivalent_sites": [[labels[i] for i in g] for g in equivalent_groups(pred["mean"])],
                         "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
                         "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
     write_text_atomic(out / "predictions.json", json.dumps(
