@@ -33,7 +33,13 @@ class StructureGraph:
         """Library neighbour list (ASE): periodic along pbc axes, molecules too."""
         atoms = atoms.copy()
         if not atoms.pbc.any():
-            atoms.cell = np.zeros((3, 3))
+            # a cell-less structure gets its bounding box (pbc stays off, so no images): ASE
+            # bins atoms in the cell, and without one it sized its bins for 3.4 GB at 4,000
+            # atoms (10,000: MemoryError); the edges are the same
+            pos = atoms.get_positions()
+            span = np.ptp(pos, axis=0) if len(atoms) else np.zeros(3)
+            atoms.cell = np.diag(np.maximum(span, 1e-3) + 2 * r_max)
+            atoms.positions = pos - pos.min(axis=0) + r_max if len(atoms) else pos
         i, j, shift = neighbor_list("ijS", atoms, r_max)
         pos = atoms.get_positions()
         vec = pos[j] - pos[i] + shift @ atoms.cell.array
