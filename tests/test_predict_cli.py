@@ -232,3 +232,17 @@ def test_site_average_on_absolute_energies() -> None:
     assert absolute and grid[100] == pytest.approx(7113.0)
     # the sites' edges at 7112 and 7114 eV average to a curve through 0.5 at 7113 eV
     assert mean[100] == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_folder_holding_earlier_outputs_reads_only_structures(ckpt, cifs, tmp_path) -> None:
+    """Issue 17: predict on a folder holding its own predictions.json tried to read it."""
+    import shutil
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(cifs["feo"], folder / "feo.cif")
+    assert main([str(folder), "--checkpoint", str(ckpt), "--out", str(folder)]) == 0
+    assert (folder / "predictions.json").exists() and (folder / "feo.csv").exists()
+    assert main([str(folder), "--checkpoint", str(ckpt), "--out", str(folder)]) == 0
+    done = json.loads((folder / "predictions.json").read_text())
+    assert [Path(s["structure"]).name for s in done["structures"]] == ["feo.cif"] and not done["errors"]

@@ -30,17 +30,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
-from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.atomic import write_text_atomic
+from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
-
-
-class PredictError(ValueError):
-    """A structure this checkpoint cannot predict; the message names the file."""
 
 
 def parse_indices(text: str) -> list[int]:
@@ -116,24 +112,7 @@ def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
     return [f"{sym}{i}" for i in sites], [[i] for i in sites]
 
 
-def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndarray],
-                  ensemble: bool, absolute: bool = False) -> pd.DataFrame:
-    """The model's energy axis, then per site: spectrum, [spread], [absolute energy]."""
-    cols: dict[str, np.ndarray] = {"energy_abs_eV" if absolute else "energy_rel_eV": energy}
-    for i, label in enumerate(labels):
-        cols[label] = pred["mean"][i]
-        if ensemble:
-            cols[f"{label}_std"] = pred["std"][i]
-        if not absolute and np.isfinite(pred["e0"][i]):
-            cols[f"{label}_energy_abs_eV"] = energy + pred["e0"][i]
-    if len(labels) > 1:  # what a measurement of the whole structure sees
-        from xane3.sites import site_average
-
-        grid, mean, on_abs = site_average(energy, pred["mean"], None if absolute else pred["e0"])
-        cols["site_average"] = mean
-        if on_abs:
-            cols["site_average_energy_abs_eV"] = grid
-    return pd.DataFrame(cols)
+OUTPUT_SUFFIXES = (".csv", ".png")  # what predict writes: never read back as structures
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
@@ -142,7 +121,8 @@ def expand_inputs(items: list[str]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                           and f.name != "predictions.json" and f.suffix not in OUTPUT_SUFFIXES)
             if not files:
                 raise PredictError(f"{p}: folder holds no structure files")
             out.extend(files)
@@ -173,27 +153,6 @@ def origin_site(atoms: Atoms, z_abs: int) -> int | None:
 
     near = np.flatnonzero((np.linalg.norm(atoms.positions, axis=1) < ORIGIN_TOL) & (atoms.numbers == z_abs))
     return int(near[0]) if len(near) == 1 else None
-
-
-def write_xanesnet(out: Path, stem: str, source: str, energy: np.ndarray, labels: list[str],
-                   pred: dict[str, np.ndarray], absolute: bool) -> list[str]:
-    """One XANESNET-layout file per site on absolute energies; returns the file names."""
-    from xane3.data.readers.xanesnet import write_xanesnet_spectrum
-
-    names = []
-    for i, label in enumerate(labels):
-        if absolute:
-            e = energy
-        elif np.isfinite(pred["e0"][i]):
-            e = energy + pred["e0"][i]
-        else:
-            raise PredictError(f"{source}: the checkpoint predicts on an energy axis relative to E0 "
-                               "and has no trained E0 head, so it cannot write absolute energies "
-                               "(--format xanesnet); use --format csv")
-        name = f"{stem}.txt" if len(labels) == 1 else f"{stem}_{label}.txt"
-        write_xanesnet_spectrum(out / name, e, pred["mean"][i])
-        names.append(name)
-    return names
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
@@ -266,7 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
+        return 2
     failures: list[str] = []
     summary = []
     multi = len(ens.models) > 1
@@ -286,32 +249,31 @@ def main(argv: list[str] | None = None) -> int:
             pred = ens.predict(atoms, groups)
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
-        except (StructureError, PredictError, ValueError) as exc:
+        except (StructureError, PredictError, ValueError, OSError) as exc:
             failures.append(str(exc))
             tqdm.write(f"error: {exc}", file=sys.stderr)
             continue
-        if not xanesnet:
-            files = [f"{stem}.csv"]
-            write_csv_atomic(spectra_frame(ens.energy, labels, pred, multi, absolute), out / files[0])
-        if not args.no_plots and not xanesnet:
-            from xane3.plots import plot_prediction
-
-            e0 = pred["e0"] if np.all(np.isfinite(pred["e0"])) else None
-            if absolute:  # the axis is already absolute: shift by nothing, label it "Energy"
-                e0 = np.zeros(len(labels))
-            plot_prediction(out / f"{stem}.png", ens.energy, labels, pred["mean"],
-                            pred["std"] if multi else None, e0,
-                            f"{path.name}: {atoms.get_chemical_formula()}")
+        try:
+            files = files if xanesnet else write_outputs(out, stem, path, atoms, ens, labels, pred,
+                                                         multi, absolute, not args.no_plots)
+        except OSError as exc:  # a full disk or a read-only folder: one line, and go on
+            failures.append(f"{out}: could not write the results of {path} ({exc})")
+            tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
+            continue
         summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
                         "formula": atoms.get_chemical_formula(),
                         "sites": labels, "groups": groups,
                         "equivalent_sites": [[labels[i] for i in g] for g in equivalent_groups(pred["mean"])],
                         "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
                         "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
-    write_text_atomic(out / "predictions.json", json.dumps(
-        {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
-         "energy_axis": ens.energy_axis, "structures": summary,
-         "errors": failures}, indent=2))
+    try:
+        write_text_atomic(out / "predictions.json", json.dumps(
+            {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
+             "energy_axis": ens.energy_axis, "structures": summary,
+             "errors": failures}, indent=2))
+    except OSError as exc:
+        print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)
+        return 1
     print(f"{len(summary)} structure(s) predicted -> {out}" +
           (f"; {len(failures)} failed (see above)" if failures else ""))
     return 1 if failures else 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report: IngestReport = ingest(sources, args.db, grid, progress=not args.no_progress,
                                       total=len(sources))
-    except (ValueError, FileExistsError, OSError) as exc:  # foreign/corrupt DB, stale lock, disk
+    except (ValueError, OSError, sqlite3.OperationalError) as exc:  # foreign DB, lock, disk
+        if "locked" in str(exc):
+            raise SystemExit(f"error: {args.db}: locked by another writer (another ingest?); "
+                             "wait for it and run this again") from None
         raise SystemExit(f"error: {exc}") from None
     print(report.summary())
     if report.written == 0:
