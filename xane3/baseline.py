@@ -30,3 +30,20 @@ def dataset_mean_spectrum(ds, idx: Sequence[int]) -> np.ndarray:
     spec = np.stack([ds.samples[i].spectrum for i in idx])
     mask = np.stack([ds.samples[i].mask for i in idx])
     return mean_spectrum(np.asarray(ds.energy), spec, mask)
+
+
+def baseline_scores(ds, train_idx: Sequence[int], idx: Sequence[int], lambda_grad: float,
+                    lambda_curv: float) -> dict[str, float]:
+    """The mean training spectrum's spectrum / gradient / curvature MSE and total on ``idx``,
+    by the same loss terms the trainer reports (covered points only)."""
+    import torch
+
+    from xane3.train.loss import loss_terms
+
+    mean = torch.as_tensor(dataset_mean_spectrum(ds, train_idx), dtype=torch.float64)
+    ref = torch.as_tensor(np.nan_to_num(np.stack([ds.samples[i].spectrum for i in idx])))
+    mask = torch.as_tensor(np.stack([ds.samples[i].mask for i in idx]))
+    terms = {k: float(s / max(float(n), 1.0))
+             for k, (s, n) in loss_terms(mean.expand_as(ref), ref, mask).items()}
+    terms["total"] = terms["spectrum"] + lambda_grad * terms["gradient"] + lambda_curv * terms["curvature"]
+    return terms

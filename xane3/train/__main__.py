@@ -53,10 +53,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,
                "device": result.device, "test": result.test,
+               "mean_training_spectrum_test": result.baseline,
                "parameters": result.model.num_parameters()}
     write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
-    print(json.dumps(summary, indent=2))
+    print(report(summary, result.out_dir))
     return 0
+
+
+def report(summary: dict, out_dir) -> str:
+    """The test figures beside the mean training spectrum's, as ``evaluate`` prints them."""
+    test, base = summary["test"], summary["mean_training_spectrum_test"]
+    lines = [f"best epoch {summary['best_epoch'] + 1}, {summary['parameters']:,} parameters, "
+             f"{summary['device']}", f"{'test split':<22} {'model':>10} {'mean spectrum':>14}"]
+    for key in ("spectrum", "gradient", "curvature", "total"):
+        lines.append(f"{key + ' MSE' if key != 'total' else 'total':<22} {test[key]:>10.3e} "
+                     f"{base.get(key, float('nan')):>14.3e}")
+    lines.append(f"{'E0 MAE (eV)':<22} {test['e0_mae_ev']:>10.3f}")
+    return "\n".join(lines) + f"\nwritten: {out_dir}/test.json, best.pt, metrics.parquet"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from xane3.baseline import baseline_scores
 from xane3.config import Config
 from xane3.data.dataset import XASDataset, load_dataset
 from xane3.data.loader import SpectrumLoader
@@ -52,6 +53,7 @@ class FitResult:
     model: XANE3 = field(repr=False)
     stopped_early: bool = False
     checkpoint: Path | None = None
+    baseline: dict[str, float] = field(default_factory=dict)  # mean training spectrum, test split
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -283,7 +285,9 @@ def fit(
         load_state(model, read_checkpoint(best, device)["model"], str(best))
     test = evaluate(model, test_loader, cfg, device, forward)
     result = FitResult(out, state["best_epoch"], state["best_total"], test, state["history"],
-                       str(device), model, stopped_early, best if best.exists() else None)
+                       str(device), model, stopped_early, best if best.exists() else None,
+                       baseline_scores(dataset, splits["train"], test_loader.indices, t.lambda_grad,
+                                       t.lambda_curv))
     for cb in listeners:
         cb.on_train_end({"test": test, "best_epoch": state["best_epoch"],
                          "best_val_total": state["best_total"], "best_val_selected": state["best"],
