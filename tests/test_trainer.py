@@ -160,3 +160,16 @@ def test_config_file_with_a_non_object_section_is_one_line(tmp_path) -> None:
     path.write_text('{"model": 5}')
     with pytest.raises(ValueError, match="'model' must be objects"):
         Config.load(path)
+
+
+def test_cli_prints_test_figures_beside_the_mean_spectrum(small_real_db, tmp_path, capsys) -> None:
+    import json
+
+    from xane3.train.__main__ import main
+
+    rc = main(["--db", str(small_real_db), "--preset", "tiny", "--out", str(tmp_path), "--epochs", "1",
+               "--quiet", "--set", "train.max_steps_per_epoch=1"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "mean spectrum" in out and "spectrum MSE" in out and "{" not in out
+    saved = json.loads((tmp_path / "test.json").read_text())
+    assert saved["mean_training_spectrum_test"]["spectrum"] > 0
