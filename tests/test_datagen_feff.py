@@ -63,7 +63,7 @@ def test_duplicate_atom_rejected_before_feff(feo: st.Slab, tmp_path: Path) -> No
     atoms = feo.atoms.copy()
     atoms += atoms[[feo.inner_fe[0]]]
     t0 = time.time()
-    with pytest.raises(fr.FeffFailure, match="minimum interatomic distance"):
+    with pytest.raises(fr.FeffFailure, match="overlapping atoms .* rejected before FEFF"):
         fr.calculate(atoms, feo.inner_fe[0], fr.FeffSettings(), tmp_path / "run")
     assert time.time() - t0 < 5
 
@@ -78,7 +78,7 @@ def _bad_slab(feo: st.Slab) -> st.Slab:
 def test_feff_failure_recorded_and_run_goes_on(feo: st.Slab, tmp_path: Path) -> None:
     good = st.Slab(feo.atoms, feo.phase, feo.facet, 0, feo.parent, feo.surface_fe[:1], [])
     bad = _bad_slab(feo)
-    settings = replace(CHEAP, min_distance=0.3)  # let the bad structure reach FEFF
+    settings = replace(CHEAP, min_distance=0.3, pair_factor=0.0)  # let the bad structure reach FEFF
     counts = generate(workers=2, shard_dir=tmp_path / "shards", cache_dir=tmp_path / "cache",
                       sites_per_slab=1, slabs=[bad, good], settings=settings, progress=False)
     assert counts["new_failed"] == 1 and counts["new_done"] == 1 and counts["in_shards"] == 1

@@ -22,6 +22,8 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from xane3.data.readers.structures import PAIR_FACTOR, geometry_problem
+
 FEFF_ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0",
             "MALLOC_TRIM_THRESHOLD_": "100000000000", "MALLOC_TOP_PAD_": "536870912"}
 
@@ -48,6 +50,7 @@ class FeffSettings:
     egrid: tuple[str, ...] = ("e_grid -35 -5 0.5", "e_grid last 20 0.2", "k_grid last 6.0 0.05")
     xanes_kmax: float = 6.0
     min_distance: float = 1.2  # Å: closer pairs are rejected before FEFF (duplicates pass FEFF)
+    pair_factor: float = PAIR_FACTOR  # and pairs closer than this x their covalent-radius sum
     stage_timeout: float = 900.0  # s per FEFF stage
 
     def to_json(self) -> str:
@@ -76,12 +79,6 @@ class FeffResult:
     e0: float  # absolute Fermi level: omega - e + Mu
     scf_converged: bool
     seconds: float
-
-
-def min_distance(atoms: Atoms, cutoff: float = 3.0) -> float:
-    """Smallest interatomic distance including periodic images (inf if none < cutoff)."""
-    d = neighbor_list("d", atoms, cutoff)
-    return float(d.min()) if len(d) else float("inf")
 
 
 def cluster(atoms: Atoms, absorber: int, radius: float) -> tuple[np.ndarray, np.ndarray]:
@@ -218,9 +215,8 @@ def run_feff(inp: str, work: Path, stage_timeout: float = 900.0, keep: bool = Fa
 def calculate(atoms: Atoms, absorber: int, settings: FeffSettings, work: Path,
               title: str = "") -> FeffResult:
     """Validate the structure, write the input and run FEFF (the one-call entry point)."""
-    dmin = min_distance(atoms)
-    if dmin < settings.min_distance:
-        raise FeffFailure(f"minimum interatomic distance {dmin:.3f} Å < "
-                          f"{settings.min_distance} Å: structure rejected before FEFF")
+    problem = geometry_problem(atoms, settings.min_distance, settings.pair_factor)
+    if problem:  # the check ingest and prediction run
+        raise FeffFailure(f"{problem}: structure rejected before FEFF")
     inp = feff_input(atoms, absorber, settings, title)
     return run_feff(inp, work, settings.stage_timeout)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xane3.atomic import atomic_path, write_text_atomic
+from xane3.data.readers.structures import geometry_problem
 from xane3.datagen import feff_runner as fr
 from xane3.datagen.structures import Slab, all_slabs
 
@@ -92,13 +93,12 @@ def plan(slabs: Iterable[Slab], settings: fr.FeffSettings, sites_per_slab: int =
     """Tasks in generation order (slab-major, slabs rattle-major) and rejected sites."""
     tasks, rejected, keys = [], [], set()
     for slab in slabs:
-        dmin = fr.min_distance(slab.atoms)
+        problem = geometry_problem(slab.atoms, settings.min_distance, settings.pair_factor)
         for idx, kind in select_sites(slab, sites_per_slab):
             inp = fr.feff_input(slab.atoms, idx, settings, f"{slab.phase} {slab.facet} "
                                 f"r{slab.rattle} site {idx} {kind}")
-            if dmin < settings.min_distance:
-                rejected.append((slab, idx, kind, f"minimum interatomic distance {dmin:.3f} Å "
-                                 f"< {settings.min_distance} Å: not run"))
+            if problem:
+                rejected.append((slab, idx, kind, f"{problem}: not run"))
                 continue
             key = input_key(inp)
             if key not in keys:

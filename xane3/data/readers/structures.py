@@ -86,12 +86,12 @@ def validate_structure(
         raise StructureError(f"{source}: no absorber atom (no atom with Z={absorber_z})")
 
 
-def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE) -> str:
+def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE, pair_factor: float = PAIR_FACTOR) -> str:
     """The first physical impossibility of a structure, or "" (ingest, generation, prediction).
 
     Non-finite positions or cell; periodic along a direction with no cell vector, or a
     fully periodic cell of (near) zero volume; two atoms (or an atom and a periodic image)
-    closer than ``min_dist`` or than PAIR_FACTOR x their covalent-radius sum.
+    closer than ``min_dist`` or than ``pair_factor`` x their covalent-radius sum.
     """
     from ase.data import covalent_radii
 
@@ -106,9 +106,9 @@ def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE) -> str:
         if all(atoms.pbc) and abs(atoms.cell.volume) < 1.0:
             return f"periodic cell of volume {abs(atoms.cell.volume):.2g} Å^3"
     radii = covalent_radii[atoms.numbers]
-    reach = max(min_dist, PAIR_FACTOR * 2 * float(radii.max()))
+    reach = max(min_dist, pair_factor * 2 * float(radii.max()))
     i, j, d = neighbor_list("ijd", atoms, reach)
-    limit = np.maximum(min_dist, PAIR_FACTOR * (radii[i] + radii[j]))
+    limit = np.maximum(min_dist, pair_factor * (radii[i] + radii[j]))
     close = np.flatnonzero(d < limit)
     if close.size:
         k = close[np.argmin(d[close] / limit[close])]
