@@ -7,16 +7,13 @@ passes a fixed list of override dicts (a grid over them, FIFO scheduling).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
 import re
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +23,7 @@ from search.results import CostEstimate, TableWriter, read_table
 from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
 from xane3.config import Config, preset, with_overrides
+from xane3.rayenv import private_ray_auth
 
 # set when a search starts (never at import); a value the user exported wins
 TUNE_ENV = {
@@ -132,39 +130,10 @@ def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> b
     else:
         # Ray 2.60's servers listen on every interface whatever node IP is given, so the private
         # instance requires a token: a fresh secret per start, known to this process tree only
-        with _token_auth():
+        with private_ray_auth():
             ray.init(address="local", num_cpus=num_cpus, num_gpus=gpus, include_dashboard=False,
                      _node_ip_address="127.0.0.1", **kw)
     return True
-
-
-@contextlib.contextmanager
-def _token_auth() -> Iterator[None]:
-    """Token mode for the private instance being started, unless the user chose a mode.
-
-    The token reaches Ray's processes through the environment they inherit at start; the
-    driver's Ray config (read when ``ray`` was imported) is re-read, as Ray's own tests do.
-    ``os.environ`` is restored afterwards: this process's other Ray use is left as it was.
-    """
-    if os.environ.get("RAY_AUTH_MODE", "token") != "token":
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
-    os.environ["RAY_AUTH_MODE"] = "token"
-    os.environ["RAY_AUTH_TOKEN"] = saved["RAY_AUTH_TOKEN"] or secrets.token_hex(32)
-    from ray._raylet import AuthenticationTokenLoader
-    from ray._raylet import Config as RayConfig
-
-    try:
-        RayConfig.initialize("")
-        AuthenticationTokenLoader.instance().reset_cache()
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def gpu_warning(gpus: float, address: str | None) -> str | None:

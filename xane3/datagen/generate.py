@@ -194,7 +194,6 @@ def write_shard(rows: list[dict[str, Any]], shard_dir: Path) -> Path:
 
 def _init_ray(workers: int, address: str | None) -> None:
     import ray
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     paths = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
@@ -202,8 +201,11 @@ def _init_ray(workers: int, address: str | None) -> None:
         ray.init(address=address, runtime_env={"py_modules": [str(REPO / "xane3")]},
                  log_to_driver=False)
     else:  # a private instance: never join a cluster some other job started
-        ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                 log_to_driver=False)
+        from xane3.rayenv import private_ray_auth
+
+        with private_ray_auth():
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     log_to_driver=False)
 
 
 def generate(workers: int = 2, address: str | None = None, quality: str = "default",
