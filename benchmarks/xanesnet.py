@@ -180,6 +180,11 @@ def retrain(best: dict[str, Any], run_dir: Path, epochs: int, progress: bool) ->
     res = fit(cfg, out_dir=run_dir, resume=(run_dir / "last.pt").exists(), progress=progress)
     if res.checkpoint is None:
         raise RuntimeError(f"{run_dir}: the retrained run wrote no best.pt")
+    import pandas as pd
+
+    from xane3.plots import plot_learning_curves
+
+    plot_learning_curves(run_dir.parent / "final_curves.png", pd.read_parquet(run_dir / "metrics.parquet"))
     return res.checkpoint
 
 
