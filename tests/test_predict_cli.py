@@ -246,3 +246,11 @@ def test_a_folder_holding_earlier_outputs_reads_only_structures(ckpt, cifs, tmp_
     assert main([str(folder), "--checkpoint", str(ckpt), "--out", str(folder)]) == 0
     done = json.loads((folder / "predictions.json").read_text())
     assert [Path(s["structure"]).name for s in done["structures"]] == ["feo.cif"] and not done["errors"]
+
+
+def test_unwritable_output_is_one_line(ckpt, cifs, tmp_path, capsys) -> None:
+    """Issue 17: a read-only output folder gave tracebacks (as root a file stands in for one)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main([str(cifs["feo"]), "--checkpoint", str(ckpt), "--out", str(blocker / "out")]) == 2
+    assert "cannot create the output folder" in capsys.readouterr().err

@@ -173,3 +173,13 @@ def test_cli_prints_test_figures_beside_the_mean_spectrum(small_real_db, tmp_pat
     assert rc == 0 and "mean spectrum" in out and "spectrum MSE" in out and "{" not in out
     saved = json.loads((tmp_path / "test.json").read_text())
     assert saved["mean_training_spectrum_test"]["spectrum"] > 0
+
+
+def test_cli_unwritable_output_is_one_line(small_real_db, tmp_path, capsys) -> None:
+    from xane3.train.__main__ import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    rc = main(["--db", str(small_real_db), "--preset", "tiny", "--out", str(blocker / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: ") and "Traceback" not in err
