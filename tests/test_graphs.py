@@ -6,7 +6,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from ase.neighborlist import neighbor_list
+from conftest import REPO
 
 from xane3.data.graphs import StructureGraph
 
@@ -30,3 +32,22 @@ def test_large_cell_less_structure_fits_in_memory() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert int(out.stdout.strip()) < 1500, f"peak RSS {out.stdout.strip()} MB"
+
+
+@pytest.mark.slow
+def test_a_structure_too_large_for_memory_is_refused_with_an_estimate() -> None:
+    """Issue 17: a 10,000-atom xyz died with MemoryError; now too large is a clear refusal
+    naming the size (here 40,000 atoms, ~0.9 M edges: ~36 GB for the default model)."""
+    from ase import Atoms
+
+    from xane3.inference import available_bytes, backbone_bytes, predict
+    from xane3.train.checkpoint import load_checkpoint
+
+    model = load_checkpoint(REPO / "xane3" / "pretrained" / "xane3-feff-fe.pt")
+    rng = np.random.default_rng(0)
+    n = 40_000
+    side = (n / 0.05) ** (1 / 3)
+    atoms = Atoms(["Fe"] + ["O"] * (n - 1), positions=rng.uniform(0, side, (n, 3)))
+    assert backbone_bytes(model, 900_000) > available_bytes()  # what this machine can hold
+    with pytest.raises(ValueError, match=r"40,000 atoms with .* edges within 5 Å need ~\d+\.\d GB"):
+        predict(model, atoms, [0])

@@ -7,6 +7,7 @@ backbone pass.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -44,6 +45,33 @@ def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = 26)
     return groups
 
 
+def backbone_bytes(model: torch.nn.Module, n_edges: int) -> int:
+    """Peak bytes of a no-grad backbone pass: the widest layer's per-edge weights and messages
+    (float32), twice over for the temporaries beside them."""
+    per_edge = max(int(b.tp.weight_numel) + b.tp_out.dim + b.irreps_in.dim for b in model.blocks)
+    per_edge += model.config.radial_hidden + 16
+    return 2 * 4 * n_edges * per_edge
+
+
+def available_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits(model: torch.nn.Module, n_edges: int, n_atoms: int) -> None:
+    """Refuse, with the estimate, a structure whose pass would not fit in memory.
+
+    The absorber's attention pools over every atom of the structure, so the structure is
+    not cut to the absorbers' receptive field (that would change the prediction)."""
+    need, avail = backbone_bytes(model, n_edges), available_bytes()
+    if avail is not None and need > 0.8 * avail:
+        raise ValueError(f"{n_atoms:,} atoms with {n_edges:,} edges within {model.config.r_max:g} Å need "
+                         f"~{need / 2**30:.1f} GB for one backbone pass; {avail / 2**30:.1f} GB are "
+                         "available: predict a smaller cell or cluster around the sites")
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, atoms: Atoms, absorbers: AbsorberSpec = None,
             absorber_z: int | None = None, return_e0: bool = False):
@@ -57,6 +85,7 @@ def predict(model: torch.nn.Module, atoms: Atoms, absorbers: AbsorberSpec = None
     if unseen:
         raise ValueError(f"atomic numbers {unseen} are outside the model's embedding")
     graph = StructureGraph.from_atoms(atoms, model.config.r_max)
+    check_fits(model, graph.edge_index.shape[1], len(atoms))
     batch = collate([graph], [(0, g) for g in groups]).to(device, dtype)
     out = model(batch)
     spectra = out["spectrum"].float().cpu().numpy()
