@@ -89,9 +89,8 @@ class ModelConfig:
     # kernels for the edge tensor product and self-connections: e3nn | cuequivariance
     # (pip install 'xane3[cuda]'); the weights are the same numbers either way
     backend: str = "e3nn"
-    # edge tensor product: full (fully connected, per-edge weights per path and channel
-    # pair: the paper's) | channelwise (one weight per path and channel, then a per-node
-    # linear, as in NequIP/MACE: ~10x fewer per-edge weights, a different model)
+    # edge tensor product: full (the paper's fully connected) | channelwise (a weight per path
+    # and channel, then a per-node linear, as NequIP/MACE: ~10x fewer per-edge weights)
     tensor_product: str = "full"
     # energy axis the basis is evaluated on (copied from DataConfig by the trainer)
     e_min: float = -30.0
@@ -219,10 +218,9 @@ class Config:
 
 
 def _at_least(section: str, obj: Any, low: float, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not value >= low:  # NaN fails too
-            raise ValueError(f"{section}.{name}={value}: expected >= {low}")
+    bad = [n for n in names if not getattr(obj, n) >= low]  # NaN fails too
+    if bad:
+        raise ValueError(f"{section}.{bad[0]}={getattr(obj, bad[0])}: expected >= {low}")
 
 
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -299,39 +297,4 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
         out[key.strip()] = value.strip()
     return out
 
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # the paper's training setup (the defaults)
-    "paper": {},
-    # a reduced model that trains on the embedded set on a 2-core CPU in minutes
-    "cpu": {
-        "model.m0": 16, "model.m1": 8, "model.m2": 4, "model.num_layers": 3,
-        "model.radial_hidden": 32, "model.readout_hidden": 128, "model.n_gaussians": 100,
-        "train.epochs": 20, "train.ramp_start": 0.3, "train.ramp_epochs": 0.3,
-        "train.patience": 10, "train.plateau_patience": 4,
-    },
-    # a tiny model for tests and smoke runs: minutes on a laptop CPU
-    "tiny": {
-        "model.m0": 8, "model.m1": 4, "model.m2": 2, "model.num_layers": 2,
-        "model.radial_hidden": 16, "model.readout_hidden": 32, "model.attention_hidden": 16,
-        "model.e0_hidden": 16, "model.n_gaussians": 50, "train.epochs": 4, "data.r_max": 4.0,
-        "train.ramp_start": 0.25, "train.ramp_epochs": 0.5, "train.batch_size": 16,
-    },
-}
-
-
-def preset(name: str) -> dict[str, Any]:
-    if name not in PRESETS:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
-    return dict(PRESETS[name])
-
-
-def variant(name: str) -> dict[str, Any]:
-    """Named model variants: overrides over the default config."""
-    variants = {
-        "default": {},
-        "scalar_only": {"model.tensorial": False, "model.m0": 63},
-    }
-    if name not in variants:
-        raise KeyError(f"unknown variant {name!r}; known: {', '.join(variants)}")
-    return variants[name]
+from xane3.presets import PRESETS, preset, variant  # noqa: E402,F401 - presets.py: plain dicts
