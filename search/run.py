@@ -146,14 +146,13 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
             raise ValueError(f"--set {', '.join(clash)}: the space {space!r} samples "
                              f"{'it' if len(clash) == 1 else 'them'}, so the value would be ignored; "
                              "drop the --set or search another space")
-        shadowed = {k: v for k, v in (runner.base_overrides(preset, data, max_epochs, None, extra)).items()
-                    if k in sampled}
-        if shadowed:
-            print(f"space {space!r} samples these, not the base values: "
-                  + ", ".join(f"{k}={v}" for k, v in sorted(shadowed.items())))
         if scheduler not in ("asha", "none"):
             raise ValueError(f"--scheduler {scheduler}: expected asha or none")
         base = runner.base_overrides(preset, data, max_epochs, seed, extra)
+        shadowed = {k: v for k, v in base.items() if k in sampled}
+        if shadowed:
+            print(f"space {space!r} samples these, not the base values: "
+                  + ", ".join(f"{k}={v}" for k, v in sorted(shadowed.items())))
         exp = runner.Experiment(
             name=name, kind="search", base=base, space=space, trials=trials, scheduler=scheduler,
             max_epochs=int(base.get("train.epochs", Config().train.epochs)), seed=seed,

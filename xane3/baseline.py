@@ -38,12 +38,12 @@ def baseline_scores(ds, train_idx: Sequence[int], idx: Sequence[int], lambda_gra
     by the same loss terms the trainer reports (covered points only)."""
     import torch
 
-    from xane3.train.loss import loss_terms
+    from xane3.train.loss import combine, loss_terms
 
     mean = torch.as_tensor(dataset_mean_spectrum(ds, train_idx), dtype=torch.float64)
     ref = torch.as_tensor(np.nan_to_num(np.stack([ds.samples[i].spectrum for i in idx])))
     mask = torch.as_tensor(np.stack([ds.samples[i].mask for i in idx]))
     terms = {k: float(s / max(float(n), 1.0))
              for k, (s, n) in loss_terms(mean.expand_as(ref), ref, mask).items()}
-    terms["total"] = terms["spectrum"] + lambda_grad * terms["gradient"] + lambda_curv * terms["curvature"]
+    terms["total"] = combine(terms, lambda_grad, lambda_curv, 0.0)  # the trainer's one formula
     return terms

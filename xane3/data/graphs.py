@@ -18,6 +18,23 @@ from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 
+def neighbours(quantities: str, atoms: Atoms, cutoff: float):
+    """ASE's ``neighbor_list``, safe for cell-less structures: the one neighbour search of
+    graphs, geometry checks and absorber checks.
+
+    ASE bins atoms in the cell; without one it sized its bins for 3.4 GB at 4,000 atoms
+    (10,000: MemoryError). A structure periodic along no axis therefore gets its bounding
+    box as a cell (pbc stays off, so no images): the same pairs, distances and vectors.
+    """
+    if atoms.pbc.any() or len(atoms) == 0:
+        return neighbor_list(quantities, atoms, cutoff)
+    boxed = atoms.copy()
+    pos = boxed.get_positions()
+    boxed.cell = np.diag(np.maximum(np.ptp(pos, axis=0), 1e-3) + 2 * cutoff)
+    boxed.positions = pos - pos.min(axis=0) + cutoff
+    return neighbor_list(quantities, boxed, cutoff)
+
+
 @dataclass
 class StructureGraph:
     """Edges (receiver i, sender j) within r_max, x_ij = r_j - r_i + S_ij cell."""
@@ -31,18 +48,7 @@ class StructureGraph:
     @classmethod
     def from_atoms(cls, atoms: Atoms, r_max: float) -> StructureGraph:
         """Library neighbour list (ASE): periodic along pbc axes, molecules too."""
-        atoms = atoms.copy()
-        if not atoms.pbc.any():
-            # a cell-less structure gets its bounding box (pbc stays off, so no images): ASE
-            # bins atoms in the cell, and without one it sized its bins for 3.4 GB at 4,000
-            # atoms (10,000: MemoryError); the edges are the same
-            pos = atoms.get_positions()
-            span = np.ptp(pos, axis=0) if len(atoms) else np.zeros(3)
-            atoms.cell = np.diag(np.maximum(span, 1e-3) + 2 * r_max)
-            atoms.positions = pos - pos.min(axis=0) + r_max if len(atoms) else pos
-        i, j, shift = neighbor_list("ijS", atoms, r_max)
-        pos = atoms.get_positions()
-        vec = pos[j] - pos[i] + shift @ atoms.cell.array
+        i, j, vec = neighbours("ijD", atoms, r_max)
         return cls(
             z=torch.as_tensor(atoms.numbers, dtype=torch.long),
             edge_index=torch.as_tensor(np.stack([i, j]), dtype=torch.long),

@@ -226,7 +226,9 @@ def fit(
         opt.load_state_dict(payload["optimizer"])
         restore_rng(payload)  # dropout continues where it left off
         sched.load_state_dict(payload["scheduler"])
-        state = {k: meta.get(k, meta["best"]) for k in state}  # best_total: new in 2026-12
+        # best_total is new (2026-12); before it, selection was on the total, so it equals best
+        state = {**{k: meta[k] for k in state if k != "best_total"},
+                 "best_total": meta.get("best_total", meta["best"])}
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")

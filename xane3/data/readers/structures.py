@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 from ase.io import read
-from ase.neighborlist import neighbor_list
+
+from xane3.data.graphs import neighbours
 
 MIN_DISTANCE = 0.5  # Å; closer pairs are duplicated or broken atoms, never chemistry
 # a pair closer than this fraction of its covalent-radius sum is not chemistry either
@@ -41,16 +42,6 @@ def read_structure(path: str | Path, index: int = -1, format: str | None = None)
     if len(atoms) == 0:
         raise StructureError(f"{path}: structure has no atoms")
     return atoms
-
-
-def min_distance(atoms: Atoms, cutoff: float = MIN_DISTANCE) -> float:
-    """Smallest interatomic distance below ``cutoff`` (periodic images included), else inf."""
-    if len(atoms) == 0:
-        return float("inf")
-    if any(atoms.pbc) and atoms.cell.rank < int(np.sum(atoms.pbc)):
-        raise StructureError("periodic along a direction with no cell vector")
-    d = neighbor_list("d", atoms, cutoff)
-    return float(d.min()) if d.size else float("inf")
 
 
 def validate_structure(
@@ -107,7 +98,7 @@ def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE, pair_factor: 
             return f"periodic cell of volume {abs(atoms.cell.volume):.2g} Å^3"
     radii = covalent_radii[atoms.numbers]
     reach = max(min_dist, pair_factor * 2 * float(radii.max()))
-    i, j, d = neighbor_list("ijd", atoms, reach)
+    i, j, d = neighbours("ijd", atoms, reach)
     limit = np.maximum(min_dist, pair_factor * (radii[i] + radii[j]))
     close = np.flatnonzero(d < limit)
     if close.size:
@@ -121,7 +112,7 @@ def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE, pair_factor: 
 def absorber_problem(atoms: Atoms, groups: Sequence[Sequence[int]], r_max: float,
                      min_neighbours: int = 1) -> str:
     """An absorber with fewer than ``min_neighbours`` atoms within ``r_max``, or ""."""
-    i = neighbor_list("i", atoms, r_max)
+    i = neighbours("i", atoms, r_max)
     counts = np.bincount(i, minlength=len(atoms))
     for group in groups:
         for a in group:
