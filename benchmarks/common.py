@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import resource
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -47,10 +49,17 @@ def sync(device: torch.device) -> None:
 
 
 def peak_memory_mb(device: torch.device) -> float:
-    """Max allocated on CUDA, max RSS of this process on CPU."""
+    """Max allocated on CUDA, max RSS of this process on CPU.
+
+    On Linux the address space's own VmHWM: ``ru_maxrss`` carries the parent's peak across exec.
+    """
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        status = Path("/proc/self/status").read_text()
+        return int(re.search(r"VmHWM:\s+(\d+)", status)[1]) / 1024
+    except (OSError, TypeError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_child(cmd: list[str], label: str, env: Mapping[str, str] | None = None) -> dict:
