@@ -88,7 +88,7 @@ PRESETS: dict[str, BenchPreset] = {
     # Trials see 60 batches (960 molecules) an epoch: a search budget of ~1.8 passes per trial
     "full": BenchPreset(None, "cpu", {"model.tensor_product": "channelwise", "train.epochs": 6,
                                       "train.max_steps_per_epoch": 60},
-                        "molecules", 10, 1.0, "asha", final_epochs=24),
+                        "molecules", 10, 1.0, "asha", final_epochs=40),
 }
 
 

@@ -9,6 +9,7 @@ import pytest
 from xane3.config import Config, preset, with_overrides
 from xane3.data.dataset import XASDataset
 from xane3.train import fit, load_checkpoint
+from xane3.train.checkpoint import read_checkpoint
 from xane3.train.schedule import derivative_factor
 
 
@@ -55,9 +56,27 @@ def test_deterministic_and_resumable(real_ds, tmp_path) -> None:
     np.testing.assert_allclose([h["val_total"] for h in resumed.history],
                                [h["val_total"] for h in a.history], rtol=1e-6)
     assert len(pd.read_parquet(tmp_path / "part" / "metrics.parquet")) == 3
-    other = tiny(**{"train.epochs": 4, "train.max_steps_per_epoch": 2})
-    with pytest.raises(ValueError, match=r"config differs .*train.epochs: 3 -> 4"):
+    other = tiny(**{"train.epochs": 3, "train.max_steps_per_epoch": 2, "train.lr": 1e-4})
+    with pytest.raises(ValueError, match=r"config differs .*train.lr: [0-9.e-]+ -> 0.0001"):
         fit(other, real_ds, tmp_path / "part", resume=True, progress=False)
+    with pytest.raises(ValueError, match=r"3 epochs already run; train.epochs=2"):
+        fit(tiny(**{"train.epochs": 2, "train.max_steps_per_epoch": 2}), real_ds, tmp_path / "part",
+            resume=True, progress=False)
+
+
+def test_resume_extends_a_run_by_more_epochs(real_ds, tmp_path, capsys) -> None:
+    """Issue 14: training a converging run longer is a resume with a larger train.epochs; the
+    extended run equals one planned that long from the start (a ramp in whole epochs)."""
+    cfg = tiny(**{"train.epochs": 4, "train.max_steps_per_epoch": 2, "train.ramp_start": 1,
+                  "train.ramp_epochs": 2})
+    whole = fit(cfg, real_ds, tmp_path / "whole", progress=False)
+    fit(with_overrides(cfg, {"train.epochs": 2}), real_ds, tmp_path / "ext", progress=False)
+    ext = fit(cfg, real_ds, tmp_path / "ext", resume=True, progress=False)
+    assert "extending the run from 2 to 4 epochs (2 done)" in capsys.readouterr().err
+    assert len(ext.history) == 4
+    np.testing.assert_allclose([h["val_total"] for h in ext.history],
+                               [h["val_total"] for h in whole.history], rtol=1e-6)
+    assert read_checkpoint(tmp_path / "ext" / "last.pt")["config"].train.epochs == 4
 
 
 def test_checkpoint_round_trip_and_mismatch(real_ds, tmp_path) -> None:

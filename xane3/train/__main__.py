@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     args = p.parse_args(argv)

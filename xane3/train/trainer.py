@@ -31,8 +31,9 @@ from xane3.model import XANE3
 from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
+from xane3.train.resume import restore_run
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
-from xane3.train.optim import make_optimizer, restore_rng, rng_states
+from xane3.train.optim import make_optimizer, rng_states
 from xane3.train.schedule import derivative_factor
 
 RUN_FILES = ("metrics.parquet", "last.pt", "best.pt", "test.json")  # what a run writes
@@ -213,22 +214,7 @@ def fit(
              "best_total": float("inf")}
     last = out / "last.pt"
     if resume and last.exists():
-        payload = read_checkpoint(last, "cpu")  # load_state_dict moves weights and moments
-        meta = payload["meta"]
-        if meta.get("data_hash") != data_hash:
-            raise ValueError(f"{last}: checkpoint was trained on other data "
-                             f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
-        if payload["config"].to_dict() != cfg.to_dict():
-            old, new = payload["config"].flat(), cfg.flat()
-            diff = ", ".join(f"{k}: {old[k]!r} -> {new[k]!r}" for k in sorted(old) if old[k] != new.get(k))
-            raise ValueError(f"{last}: checkpoint config differs from this run's ({diff}); cannot resume")
-        load_state(model, payload["model"], str(last))
-        opt.load_state_dict(payload["optimizer"])
-        restore_rng(payload)  # dropout continues where it left off
-        sched.load_state_dict(payload["scheduler"])
-        # best_total is new (2026-12); before it, selection was on the total, so it equals best
-        state = {**{k: meta[k] for k in state if k != "best_total"},
-                 "best_total": meta.get("best_total", meta["best"])}
+        state = restore_run(last, cfg, data_hash, model, opt, sched)
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")

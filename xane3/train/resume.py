@@ -1,0 +1,53 @@
+"""``--resume``: continue a run from its ``last.pt``, or extend it by more epochs.
+
+A resumed run must be the run that was stopped (same data, same config), or its
+numbers would mix two experiments. The one exception is ``train.epochs``: training a
+converging run longer is what a user resumes for (issue 14's public-set model), and the
+epochs already run are unchanged by it. Fractional ramp settings are then fractions of
+the new total for the epochs still to run; the epochs run keep their logged factors.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from xane3.config import Config
+from xane3.model import XANE3
+from xane3.train.checkpoint import load_state, read_checkpoint
+from xane3.train.optim import restore_rng
+
+EXTENDABLE = ("train.epochs",)  # may differ between the checkpoint and the resumed run
+
+
+def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torch.optim.Optimizer,
+                sched: Any) -> dict[str, Any]:
+    """Load weights, optimiser and scheduler moments and RNG from ``last``; return the loop state."""
+    payload = read_checkpoint(last, "cpu")  # load_state_dict moves weights and moments
+    meta = payload["meta"]
+    if meta.get("data_hash") != data_hash:
+        raise ValueError(f"{last}: checkpoint was trained on other data "
+                         f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
+    old, new = payload["config"].flat(), cfg.flat()
+    diff = {k: (old[k], new.get(k)) for k in sorted(old) if old[k] != new.get(k)}
+    fixed = {k: v for k, v in diff.items() if k not in EXTENDABLE}
+    if fixed:
+        said = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
+        raise ValueError(f"{last}: checkpoint config differs from this run's ({said}); cannot resume "
+                         f"(only {', '.join(EXTENDABLE)} may change)")
+    done = meta["epoch"]
+    if "train.epochs" in diff:
+        before, after = diff["train.epochs"]
+        if after < done:
+            raise ValueError(f"{last}: {done} epochs already run; train.epochs={after} cannot resume it")
+        print(f"{last}: extending the run from {before} to {after} epochs ({done} done)", file=sys.stderr)
+    load_state(model, payload["model"], str(last))
+    opt.load_state_dict(payload["optimizer"])
+    restore_rng(payload)  # dropout continues where it left off
+    sched.load_state_dict(payload["scheduler"])
+    keys = ("epoch", "best", "best_epoch", "bad_epochs", "history")
+    # best_total is new (2026-12); before it, selection was on the total, so it equals best
+    return {**{k: meta[k] for k in keys}, "best_total": meta.get("best_total", meta["best"])}
