@@ -105,10 +105,21 @@ def verify(exp_dir: Path) -> None:
     if why:
         raise UntrustedExperiment(
             f"{exp_dir}: refusing to resume: {why}. Resuming unpickles the folder's Tune state, which "
-            "runs code; only folders made by this user's xane3 are resumed (README, security notes)")
+            "runs code; only folders made by this user's xane3 are resumed (README, security notes). "
+            f"A folder you made with xane3 before signatures (2026-12): python -m search.trust {exp_dir}")
 
 
-def _untrusted(exp_dir: Path) -> str:
+def trust(exp_dir: Path) -> None:
+    """Sign a folder the user vouches for (made before signatures): ownership still checked."""
+    if not (exp_dir / "experiment.json").exists():
+        raise FileNotFoundError(f"{exp_dir}: not an experiment folder (no experiment.json)")
+    why = _unsafe(exp_dir)
+    if why:
+        raise UntrustedExperiment(f"{exp_dir}: refusing to sign: {why}")
+    sign(exp_dir)
+
+
+def _unsafe(exp_dir: Path) -> str:
     for path in (exp_dir, exp_dir / "tune", exp_dir / "tune" / "tuner.pkl"):
         if not path.exists():
             continue
@@ -117,6 +128,12 @@ def _untrusted(exp_dir: Path) -> str:
             return f"{path} belongs to uid {st.st_uid}, not to this user"
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             return f"{path} is writable by other users"
+    return ""
+
+
+def _untrusted(exp_dir: Path) -> str:
+    if why := _unsafe(exp_dir):
+        return why
     try:
         sig = json.loads((exp_dir / SIGNATURE).read_text())
         ok = hmac.compare_digest(str(sig["hmac"]), _mac(str(sig["name"]), str(sig["nonce"])))

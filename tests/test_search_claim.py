@@ -101,3 +101,21 @@ ray.shutdown()
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
                          timeout=240, env=env)
     assert out.stdout.strip().splitlines()[-1] == "1 True", out.stdout[-500:] + out.stderr[-2000:]
+
+
+def test_trust_signs_an_unsigned_folder_of_this_user_only(tmp_path) -> None:
+    """A search made before signatures (2026-12) could not be resumed at all; the refusal names
+    ``python -m search.trust``, which signs the user's own folder and nothing else."""
+    from search.trust import main
+
+    exp = tmp_path / "old"
+    (exp / "tune").mkdir(parents=True)
+    (exp / "experiment.json").write_text(json.dumps({"name": "old", "kind": "search"}))
+    with pytest.raises(claim.UntrustedExperiment, match=f"python -m search.trust {exp}"):
+        claim.verify(exp)
+    (exp / "tune").chmod(0o777)
+    assert main([str(exp)]) == 1 and not (exp / claim.SIGNATURE).exists()
+    (exp / "tune").chmod(0o755)
+    assert main([str(tmp_path)]) == 1  # not an experiment folder
+    assert main([str(exp)]) == 0
+    claim.verify(exp)
