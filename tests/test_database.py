@@ -210,3 +210,21 @@ def test_cli_errors_are_one_line_and_empty_ingests_fail(tmp_path, capsys) -> Non
     out = tmp_path / "empty.db"
     assert main(["ingest", "--xanesnet", str(tmp_path / "bad"), "--db", str(out), "--no-progress"]) == 1
     assert not out.exists() and "nothing ingested" in capsys.readouterr().err
+
+
+def test_a_db_locked_by_another_writer_is_one_line_and_untouched(tmp_path) -> None:
+    """Issue 17: concurrent ingests ended in ``sqlite3.OperationalError: database is locked``."""
+    import sqlite3
+
+    db = tmp_path / "x.db"
+    assert main(["ingest", "--xanesnet", str(XANESNET), "--limit", "2", "--db", str(db), "--no-progress"]) == 0
+    before = db.read_bytes()
+    holder = sqlite3.connect(db)
+    holder.execute("BEGIN EXCLUSIVE")  # what a second writer in the middle of its transaction holds
+    try:
+        with pytest.raises(SystemExit, match=f"{db}: locked by another writer"):
+            main(["ingest", "--xanesnet", str(XANESNET), "--limit", "3", "--db", str(db), "--no-progress"])
+    finally:
+        holder.rollback()
+        holder.close()
+    assert db.read_bytes() == before
