@@ -108,6 +108,11 @@ def test_compare_experiment_overlay(tiny_run, tmp_path, capsys) -> None:
     measured = curves["hematite_measured"].to_numpy()
     # the measured spectrum is re-normalised: ~0 before the edge, ~1 after it
     assert abs(np.nanmean(measured[:20])) < 0.05 and 0.8 < np.nanmean(measured[-60:]) < 1.3
+    # issue 16: the broadening and shift fit, with errors, agreement before and after
+    for p in res["phases"]:
+        assert p["fit_gamma"] >= 0 and p["fit_sigma"] >= 0 and "fit_shift_stderr" in p  # NaN at a bound
+        assert p["fit_mse_after"] <= p["fit_mse_before"] + 1e-12
+    assert "hematite_predicted_broadened" in curves
 
 
 def test_breakdown_by_labels() -> None:

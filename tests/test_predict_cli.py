@@ -254,3 +254,23 @@ def test_unwritable_output_is_one_line(ckpt, cifs, tmp_path, capsys) -> None:
     blocker.write_text("not a folder")
     assert main([str(cifs["feo"]), "--checkpoint", str(ckpt), "--out", str(blocker / "out")]) == 2
     assert "cannot create the output folder" in capsys.readouterr().err
+
+
+def test_broaden_applies_the_given_widths_to_every_spectrum(ckpt, cifs, tmp_path, capsys) -> None:
+    """Issue 16: ``--broaden GAMMA,SIGMA[,SHIFT]`` puts predictions on a measurement's terms."""
+    from xane3.broadening import Broadening, broaden
+
+    rc, text = run(["--checkpoint", ckpt, cifs["feo"], "--out", tmp_path / "sharp", "--no-plots"], capsys)
+    assert rc == 0, text
+    rc, text = run(["--checkpoint", ckpt, cifs["feo"], "--out", tmp_path / "broad", "--no-plots",
+                    "--broaden", "2.0,1.5,1.0"], capsys)
+    assert rc == 0, text
+    sharp, broad = (pd.read_csv(tmp_path / d / "feo.csv") for d in ("sharp", "broad"))
+    e = sharp["energy_rel_eV"].to_numpy()
+    want = broaden(e, sharp["Fe0"].to_numpy(), Broadening(shift=1.0, gamma=2.0, sigma=1.5))
+    np.testing.assert_allclose(broad["Fe0"], want, atol=1e-6)
+    assert np.abs(np.diff(broad["Fe0"], 2)).sum() < np.abs(np.diff(sharp["Fe0"], 2)).sum()
+    summary = json.loads((tmp_path / "broad" / "predictions.json").read_text())
+    assert summary["broadening_eV"]["gamma"] == 2.0
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(ckpt), str(cifs["feo"]), "--out", str(tmp_path), "--broaden", "wide"])

@@ -13,6 +13,12 @@ is shifted so its E0 lands on the measured one. The shift is reported (simulated
 absolute energies are typically a few eV off experiment), and so are the
 metrics of xane3.metrics after alignment (white line, pre-edge, correlation).
 
+Then the prediction is put on the measurement's terms (``xane3.broadening``): a
+Lorentzian and a Gaussian width and a residual shift, fitted by least squares to the
+measured curve, reported with standard errors and the MSE / Pearson before and after
+(``fit_*`` columns; ``--no-fit`` skips it). A fitted width is broadening the
+measurement has beyond the calculation's (core hole, final-state lifetime, resolution).
+
 Writes DIR/compare_experiment.png, .csv (aligned curves), .json (numbers).
 """
 
@@ -29,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.broadening import fit_broadening
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
@@ -90,11 +97,10 @@ def predicted_bulk(ens: Ensemble, phase: str) -> tuple[list[tuple[np.ndarray, np
     return members, len(fe)
 
 
-def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
-    """(numbers, plot panel) for one phase."""
-    phase, fname = PHASES[name]
-    e_exp, mu_exp = read_measured(exp_dir / fname)
-    e0_exp, exp = normalise(e_exp, mu_exp, str(exp_dir / fname))
+def predicted_reference(ens: Ensemble, name: str) -> tuple[float, np.ndarray, np.ndarray | None, int, str]:
+    """(E0, mean, std over members or None, Fe sites, note): the prediction for bulk ``name``,
+    normalised like a measurement on its own absolute axis, E0 + ``GRID``."""
+    phase = PHASES[name][0]
     members, n_sites = predicted_bulk(ens, phase)
     axis = members[0][0]  # members share the grid; their absolute axes differ by E0
     mean = np.mean([np.interp(axis, a, s) for a, s in members], axis=0)
@@ -115,11 +121,19 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
         except SpectrumError as exc:  # keep the model's own normalisation
             curves.append(np.interp(e0_pred + GRID, a, s, left=np.nan, right=np.nan))
             notes.append(f"{name}: prediction not re-normalised ({exc})")
-    note = "; ".join(dict.fromkeys(notes))
-    pred, std = np.mean(curves, axis=0), (np.std(curves, axis=0) if len(curves) > 1 else None)
+    std = np.std(curves, axis=0) if len(curves) > 1 else None
+    return e0_pred, np.mean(curves, axis=0), std, n_sites, "; ".join(dict.fromkeys(notes))
+
+
+def compare_phase(ens: Ensemble, name: str, exp_dir: Path, fit: bool = True) -> tuple[dict, dict]:
+    """(numbers, plot panel) for one phase; ``fit``: broadening and shift fitted as well."""
+    phase, fname = PHASES[name]
+    e_exp, mu_exp = read_measured(exp_dir / fname)
+    e0_exp, exp = normalise(e_exp, mu_exp, str(exp_dir / fname))
+    e0_pred, pred, std, n_sites, note = predicted_reference(ens, name)
     mask = np.isfinite(exp) & np.isfinite(pred)
     m = compare(GRID, np.nan_to_num(pred), np.nan_to_num(exp), mask)
-    row = {"phase": name, "structure": phase, "fe_sites": n_sites, "members": len(members),
+    row = {"phase": name, "structure": phase, "fe_sites": n_sites, "members": len(ens.models),
            "e0_measured_eV": e0_exp, "e0_predicted_eV": e0_pred, "shift_applied_eV": e0_exp - e0_pred,
            "mse": m["mse_spectrum"], "pearson": m["pearson"], "spearman": m["spearman"],
            "white_line_error_eV": m["err_wl_ev"], "white_line_height_error": m["err_wl_height"],
@@ -128,12 +142,22 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path) -> tuple[dict, dict]:
     panel = {"title": f"{name} ({phase})", "energy": GRID + e0_exp, "measured": exp, "predicted": pred,
              "std": std, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"
              + ("\nprediction not re-normalised" if "re-normalised" in note else "")}
+    if fit:  # on the edge-aligned curves: the fitted shift is what the alignment left
+        f = fit_broadening(GRID[mask], pred[mask], GRID[mask], exp[mask])
+        b = f.broadening
+        row.update({f"fit_{k}": v for k, v in f.as_dict().items()
+                    if k not in ("gamma_max", "e_cent", "e_larg", "fitted")})
+        fitted = np.full_like(exp, np.nan)
+        fitted[mask] = f.curve
+        panel["fitted"] = fitted
+        panel["note"] += (f"\nfit: Γ {b.gamma:.1f}, σ {b.sigma:.1f}, shift {b.shift:+.1f} eV"
+                          f"\nPearson after fit {f.after['pearson']:.3f}")
     return row, panel
 
 
 def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
-        phases: list[str] | None = None) -> pd.DataFrame:
-    from xane3.plots import plot_experiment
+        phases: list[str] | None = None, fit: bool = True) -> pd.DataFrame:
+    from xane3.plots_measured import plot_experiment
 
     exp_dir, out = Path(exp_dir), Path(out)
     if not exp_dir.is_dir():
@@ -142,7 +166,7 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
         raise ValueError(f"the checkpoint predicts Z={ens.absorber_z}, the measured spectra are Fe K-edges")
     rows, panels = [], []
     for name in phases or list(PHASES):
-        row, panel = compare_phase(ens, name, exp_dir)
+        row, panel = compare_phase(ens, name, exp_dir, fit)
         rows.append(row)
         panels.append(panel)
     out.mkdir(parents=True, exist_ok=True)
@@ -155,6 +179,8 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
         curves[f"{r['phase']}_predicted"] = p["predicted"]
         if p["std"] is not None:
             curves[f"{r['phase']}_predicted_std"] = p["std"]
+        if p.get("fitted") is not None:
+            curves[f"{r['phase']}_predicted_broadened"] = p["fitted"]
     write_csv_atomic(pd.DataFrame(curves), out / "compare_experiment.csv")
     meta = {"checkpoints": [portable_path(x) for x in ens.paths],
             "checkpoint_sha256": [file_sha256(x) for x in ens.paths],
@@ -175,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiment-dir", default=str(EXPERIMENT_DIR),
                    help=f"measured spectra (default {EXPERIMENT_DIR})")
     p.add_argument("--phases", default=",".join(PHASES), help=f"comma list of {', '.join(PHASES)}")
+    p.add_argument("--no-fit", action="store_true", help="skip the broadening and shift fit")
     args = p.parse_args(argv)
     phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     unknown = sorted(set(phases) - set(PHASES))
@@ -182,12 +209,14 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble)
-        df = run(ens, args.out, args.experiment_dir, phases)
+        df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cols = ["phase", "shift_applied_eV", "mse", "pearson", "white_line_error_eV",
             "white_line_height_error", "pre_edge_error_eV"]
+    cols += [c for c in ("fit_gamma", "fit_gamma_stderr", "fit_sigma", "fit_sigma_stderr", "fit_shift",
+                         "fit_mse_after", "fit_pearson_after") if c in df]
     with pd.option_context("display.width", 160, "display.float_format", lambda v: f"{v:.3g}"):
         print(df[cols].to_string(index=False))
     for note in df["note"]:

@@ -77,11 +77,11 @@ def plot_examples(path: str | Path, energy: np.ndarray, ref: np.ndarray, pred: n
             ax.set_xlabel(xlabel)
         axes[0, 0].set_ylabel("Normalised μ(E)")
         fig.tight_layout()
-        _top_legend(fig, axes[0, 0])
+        top_legend(fig, axes[0, 0])
         return save_figure(fig, path)
 
 
-def _top_legend(fig: plt.Figure, ax: plt.Axes) -> None:
+def top_legend(fig: plt.Figure, ax: plt.Axes) -> None:
     """One legend above all panels, so it never hides a curve."""
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, 1.0))
@@ -111,7 +111,7 @@ def plot_derivatives(path: str | Path, energy: np.ndarray, ref: np.ndarray, pred
                     ax.set_title(titles[i])
             axes[-1, i].set_xlabel("E − E$_0$ (eV)")
         fig.tight_layout()
-        _top_legend(fig, axes[0, 0])
+        top_legend(fig, axes[0, 0])
         return save_figure(fig, path)
 
 
@@ -151,7 +151,7 @@ def plot_error_distribution(path: str | Path, model: pd.DataFrame, baseline: pd.
             ax.axis("off")
         axes[0, 0].set_ylabel("spectra")
         fig.tight_layout()
-        _top_legend(fig, axes[0, 0])
+        top_legend(fig, axes[0, 0])
         return save_figure(fig, path)
 
 
@@ -281,30 +281,4 @@ def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str],
         ax.set_title(title)
         ax.legend(loc="lower right", fontsize="small")
         fig.tight_layout()
-        return save_figure(fig, path)
-
-
-def plot_experiment(path: str | Path, panels: Sequence[dict]) -> Path:
-    """Measured vs predicted spectra side by side; each panel dict holds ``title``,
-    ``energy`` (absolute, eV), ``measured``, ``predicted``, optional ``std`` and ``note``."""
-    k = len(panels)
-    with plt.rc_context(STYLE):
-        fig, axes = plt.subplots(1, k, figsize=(3.3 * k, 2.9), squeeze=False, sharey=True)
-        for ax, p in zip(axes[0], panels):
-            ax.plot(p["energy"], p["measured"], color="black", lw=1.4, label="experiment")
-            ax.plot(p["energy"], p["predicted"], **{**PRED, "label": "XANE(3), edge-aligned"})
-            if p.get("std") is not None:
-                ax.fill_between(p["energy"], p["predicted"] - p["std"], p["predicted"] + p["std"],
-                                color=PRED["color"], alpha=0.2, lw=0)
-            ax.set_title(p["title"])
-            ax.set_xlabel("Energy (eV)")
-            note = p.get("note", "")
-            top_m, top_p = np.nanmax(p["measured"]), np.nanmax(p["predicted"])
-            if top_p > 2.5 * top_m:  # keep the measurement readable; say that the curve leaves the axis
-                ax.set_ylim(top=2.5 * top_m)
-                note += f"\nprediction reaches {top_p:.1f} (off scale)"
-            ax.text(0.97, 0.04, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=7)
-        axes[0, 0].set_ylabel("Normalised μ(E)")
-        fig.tight_layout()
-        _top_legend(fig, axes[0, 0])
         return save_figure(fig, path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
 from xane3.atomic import write_text_atomic
+from xane3.broadening import Broadening, broaden_prediction
 from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
 
@@ -195,9 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unphysical", action="store_true",
                    help="predict (with a warning) even for overlapping atoms, a degenerate cell or "
                         "an absorber with far fewer neighbours than any in training")
+    p.add_argument("--broaden", metavar="GAMMA,SIGMA[,SHIFT]", type=_broadening,
+                   help="Lorentzian and Gaussian FWHM and a shift (eV) applied to every spectrum, "
+                        "e.g. the fit compare_experiment reports (xane3.broadening)")
     p.add_argument("--no-plots", action="store_true", help="CSV only")
     p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
     return p
+
+
+def _broadening(text: str) -> Broadening:
+    try:
+        return Broadening.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -247,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
             check_elements(atoms, seen, str(path))
             check_physical(atoms, groups, ens, str(path), args.allow_unphysical)
             pred = ens.predict(atoms, groups)
+            if args.broaden is not None:
+                pred = broaden_prediction(ens.energy, pred, args.broaden, absolute)
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
         except (StructureError, PredictError, ValueError, OSError) as exc:
@@ -270,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         write_text_atomic(out / "predictions.json", json.dumps(
             {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
              "energy_axis": ens.energy_axis, "structures": summary,
+             "broadening_eV": None if args.broaden is None else asdict(args.broaden),
              "errors": failures}, indent=2))
     except OSError as exc:
         print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)

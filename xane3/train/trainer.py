@@ -31,9 +31,9 @@ from xane3.model import XANE3
 from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
-from xane3.train.resume import restore_run
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
 from xane3.train.optim import make_optimizer, rng_states
+from xane3.train.resume import restore_run
 from xane3.train.schedule import derivative_factor
 
 RUN_FILES = ("metrics.parquet", "last.pt", "best.pt", "test.json")  # what a run writes
