@@ -274,3 +274,16 @@ def test_broaden_applies_the_given_widths_to_every_spectrum(ckpt, cifs, tmp_path
     assert summary["broadening_eV"]["gamma"] == 2.0
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(ckpt), str(cifs["feo"]), "--out", str(tmp_path), "--broaden", "wide"])
+
+
+def test_xane3_predict_is_the_function_even_after_the_command_module_is_imported(ckpt, cifs) -> None:
+    """Issue 15: once ``xane3.predict`` (the command) was imported, ``from xane3 import predict``
+    returned the module and calling it raised TypeError."""
+    import importlib
+
+    importlib.import_module("xane3.predict")
+    from xane3 import predict as from_package
+
+    model = load_checkpoint(ckpt)
+    atoms = read(cifs["feo"])
+    np.testing.assert_allclose(from_package(model, atoms, [[0]]), predict(model, atoms, [[0]]))

@@ -174,6 +174,15 @@ def test_unknown_key_suggests_the_nearest() -> None:
         with_overrides(Config(), {"model.mo": 3})
 
 
+def test_derived_model_keys_are_not_settable() -> None:
+    """Issue 15: --set model.r_max=6 was accepted and silently ran 5 Å (overwritten from data.*)."""
+    for key, source in [("model.r_max", "data.r_max"), ("model.n_points", "data.n_points")]:
+        with pytest.raises(KeyError, match=f"{key} is derived from {source}"):
+            with_overrides(Config(), {key: "7"})
+    cfg = with_overrides(Config(), {"data.r_max": 6.0, "model.r_max": 6.0})  # a saved config's own
+    assert cfg.model.r_max == 6.0 and Config.from_dict(cfg.to_dict()).model.r_max == 6.0
+
+
 def test_config_file_with_a_non_object_section_is_one_line(tmp_path) -> None:
     path = tmp_path / "c.json"
     path.write_text('{"model": 5}')

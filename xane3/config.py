@@ -62,7 +62,6 @@ class ModelConfig:
     tensorial: bool = True  # False: scalars only (m1 = m2 = 0), the scalar_only variant
     num_layers: int = 4
     l_max: int = 2  # spherical harmonics of edge directions
-    r_max: float = 5.0
     num_radial: int = 16
     radial_basis: str = "bessel"  # bessel | gaussian (both x cosine cutoff)
     radial_hidden: int = 64
@@ -92,7 +91,8 @@ class ModelConfig:
     # edge tensor product: full (the paper's fully connected) | channelwise (a weight per path
     # and channel, then a per-node linear, as NequIP/MACE: ~10x fewer per-edge weights)
     tensor_product: str = "full"
-    # energy axis the basis is evaluated on (copied from DataConfig by the trainer)
+    # the data's energy axis and cutoff: derived from data.* (DERIVED below), not settable
+    r_max: float = 5.0
     e_min: float = -30.0
     e_max: float = 100.0
     n_points: int = 150
@@ -194,11 +194,8 @@ class Config:
 
     def flat(self) -> dict[str, Any]:
         """``{"model.m0": 32, ...}``: the flat view search tables and W&B use."""
-        out: dict[str, Any] = {}
-        for sec, sub in self.to_dict().items():
-            for k, v in sub.items():
-                out[f"{sec}.{k}"] = list(v) if isinstance(v, tuple) else v
-        return out
+        return {f"{sec}.{k}": list(v) if isinstance(v, tuple) else v
+                for sec, sub in self.to_dict().items() for k, v in sub.items()}
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
@@ -259,6 +256,9 @@ def _coerce(value: Any, typ: Any, key: str) -> Any:
     return value
 
 
+DERIVED = {f"model.{k}": f"data.{k}" for k in ("e_min", "e_max", "n_points", "r_max")}
+
+
 def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     """A new Config with dotted-key overrides applied; unknown keys raise KeyError."""
     sections = {f.name: getattr(cfg, f.name) for f in fields(cfg)}
@@ -274,16 +274,16 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
             hint = f"did you mean {sec}.{near[0]}? " if near else ""
             raise KeyError(f"unknown config key {key!r}; {hint}{sec} has: {', '.join(sorted(hints))}")
         pending[sec][name] = _coerce(value, hints[name], key)
-    new = {
-        sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj
-        for sec, obj in sections.items()
-    }
-    out = Config(**new)
-    # the model evaluates its basis on the data's energy axis
-    out.model = dataclasses.replace(
-        out.model, e_min=out.data.e_min, e_max=out.data.e_max, n_points=out.data.n_points,
-        r_max=out.data.r_max,
-    )
+    out = Config(**{sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj
+                    for sec, obj in sections.items()})
+    # the model reads the data's energy axis and graph: derived, not settable (a --set
+    # model.r_max=6 silently ran 5 A); the same value, as a saved config holds, passes
+    derived = {k[6:]: getattr(out.data, k[6:]) for k in DERIVED}
+    for key in set(overrides) & set(DERIVED):
+        if pending["model"][key[6:]] != derived[key[6:]]:
+            raise KeyError(f"{key} is derived from {DERIVED[key]} (the model reads the data's axis "
+                           f"and graph); set {DERIVED[key]} instead")
+    out.model = dataclasses.replace(out.model, **derived)
     return out
 
 
