@@ -28,7 +28,7 @@ class DataConfig:
     e_max: float = 100.0
     n_points: int = 150
     r_max: float = 5.0  # neighbour cutoff (Å)
-    split: str = "random"  # random | structure | parent
+    split: str = "random"  # random | structure | parent | facet | phase (xane3.data.splits)
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     split_seed: int = 0
@@ -37,7 +37,7 @@ class DataConfig:
     energy_axis: str = "relative"  # relative (to E0) | absolute
 
     def __post_init__(self) -> None:
-        _choice("data.split", self.split, ("random", "structure", "parent"))
+        _choice("data.split", self.split, ("random", "structure", "parent", "facet", "phase"))
         _choice("data.normalization", self.normalization, ("edge_step", "none"))
         _choice("data.energy_axis", self.energy_axis, ("relative", "absolute"))
         if self.n_points < 3 or self.e_max <= self.e_min:

@@ -73,6 +73,13 @@ class XASDataset:
         return len(self.atoms)
 
     def group_labels(self, kind: str) -> list[str]:
+        if kind in ("facet", "phase"):
+            labels = [s.meta.get(kind) for s in self.samples]
+            missing = sum(v in (None, "") for v in labels)
+            if missing:
+                raise ValueError(f"data.split={kind}: {missing} of {len(labels)} spectra in {self.name or 'the data'} "
+                                 f"carry no {kind} label (the embedded slabs do; molecules do not)")
+            return [str(v) for v in labels]
         if kind == "parent":
             return [str(s.meta.get("parent") or s.meta.get("structure_id")) for s in self.samples]
         return [str(s.meta.get("structure_id")) for s in self.samples]
