@@ -16,7 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
 LEAVE_OUT = ("facet", "phase")  # few large groups: whole ones held out for test only
 
 
