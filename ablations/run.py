@@ -22,6 +22,7 @@ from ablations import table
 from ablations.specs import load_specs, resolve
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.config import Config, with_overrides
+from xane3.objective import combine
 
 # Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -96,7 +97,7 @@ def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
     t = Config().train
     out = {"spectrum": terms["spectrum"] * 1e3, "gradient": t.lambda_grad * terms["gradient"] * 1e3,
            "curvature": t.lambda_curv * terms["curvature"] * 1e3}
-    out["total"] = out["spectrum"] + out["gradient"] + out["curvature"]
+    out["total"] = combine(terms, t.lambda_grad, t.lambda_curv) * 1e3
     return out
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from xane3.objective import combine
+
 # paper Table 1 (x1e-3): total, spectrum, gradient, curvature (None = N/A)
 PAPER = {
     "baseline": (2.3, 1.0, 0.6, 0.6),
@@ -34,7 +36,8 @@ def score_rows(df: pd.DataFrame, lambda_grad: float, lambda_curv: float) -> pd.D
     out["spectrum"] = df["test_spectrum"] * 1e3
     out["gradient"] = lambda_grad * df["test_gradient"] * 1e3
     out["curvature"] = lambda_curv * df["test_curvature"] * 1e3
-    out["total"] = out["spectrum"] + out["gradient"] + out["curvature"]
+    out["total"] = combine({k: df[f"test_{k}"] for k in ("spectrum", "gradient", "curvature")},
+                           lambda_grad, lambda_curv) * 1e3
     if "parameters" in df:
         out["parameters"] = df["parameters"]
     return out

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from xane3.config import Config, TrainConfig, with_overrides
+from xane3.objective import combine
 from xane3.train.callbacks import Callback
 
 OBJECTIVE = "best_val_objective"
@@ -76,8 +77,8 @@ def objective(metrics: dict[str, Any], select_on: str = "total") -> float:
     """
     if select_on == "spectrum":
         return float(metrics["val_spectrum"])
-    return float(metrics["val_spectrum"] + _REF.lambda_grad * metrics["val_gradient"]
-                 + _REF.lambda_curv * metrics["val_curvature"])
+    terms = {k: metrics[f"val_{k}"] for k in ("spectrum", "gradient", "curvature")}
+    return float(combine(terms, _REF.lambda_grad, _REF.lambda_curv, 0.0))
 
 
 def placement() -> dict[str, Any]:

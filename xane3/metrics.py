@@ -35,6 +35,9 @@ import pandas as pd
 from scipy.signal import find_peaks
 from scipy.stats import spearmanr
 
+from xane3.config import TrainConfig
+from xane3.objective import combine
+
 WL_WINDOW = 40.0  # eV above the edge searched for the white line
 PRE_GAP = 2.0  # eV: a pre-edge peak lies at least this far below the edge
 PRE_WINDOW = 15.0  # eV: ... and at most this far (1s->3d sits ~5-12 eV below the Fe K rise)
@@ -178,7 +181,8 @@ def metrics_table(energy: np.ndarray, pred: np.ndarray, ref: np.ndarray, mask: n
     return pd.DataFrame([compare(energy, pred[i], ref[i], mask[i], pe[i], re[i]) for i in range(n)])
 
 
-def summarize(df: pd.DataFrame, lambda_grad: float = 150.0, lambda_curv: float = 200.0) -> dict[str, float]:
+def summarize(df: pd.DataFrame, lambda_grad: float = TrainConfig.lambda_grad,
+              lambda_curv: float = TrainConfig.lambda_curv) -> dict[str, float]:
     """Data-set numbers: pooled MSEs (as the trainer's), MAE of each feature, medians."""
     out: dict[str, float] = {"n_spectra": float(len(df))}
     for name in ("spectrum", "gradient", "curvature"):
@@ -186,8 +190,8 @@ def summarize(df: pd.DataFrame, lambda_grad: float = 150.0, lambda_curv: float =
         v = df[f"mse_{name}"].to_numpy(float)
         ok = np.isfinite(v) & (n > 0)
         out[f"mse_{name}"] = float(np.sum(v[ok] * n[ok]) / np.sum(n[ok])) if ok.any() else np.nan
-    out["total"] = (out["mse_spectrum"] + lambda_grad * out["mse_gradient"]
-                    + lambda_curv * out["mse_curvature"])
+    out["total"] = combine({k: out[f"mse_{k}"] for k in ("spectrum", "gradient", "curvature")},
+                           lambda_grad, lambda_curv)
     for name in ("pearson", "spearman"):
         out[f"{name}_mean"] = float(df[name].mean())
         out[f"{name}_median"] = float(df[name].median())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from xane3.objective import combine  # noqa: F401 - the one objective; re-exported for training
+
 
 def masked_sq(pred: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of squared errors over mask, number of points)."""
@@ -43,8 +45,3 @@ def mean_of(term: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
     return s / n.clamp_min(1.0)
 
 
-def combine(terms: dict[str, torch.Tensor], w_grad: float, w_curv: float, w_e0: float) -> torch.Tensor:
-    total = terms["spectrum"] + w_grad * terms["gradient"] + w_curv * terms["curvature"]
-    if "e0" in terms:
-        total = total + w_e0 * terms["e0"]
-    return total

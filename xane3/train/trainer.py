@@ -124,7 +124,8 @@ def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.de
     t = cfg.train
     res["gradient_weighted"] = t.lambda_grad * res["gradient"]
     res["curvature_weighted"] = t.lambda_curv * res["curvature"]
-    res["total"] = res["spectrum"] + res["gradient_weighted"] + res["curvature_weighted"]
+    res["total"] = float(combine({k: res[k] for k in ("spectrum", "gradient", "curvature")},
+                                 t.lambda_grad, t.lambda_curv, 0.0))
     res["e0_mae_ev"] = res.pop("e0")
     return res
 
