@@ -34,18 +34,14 @@ from ray.tune import Callback
 
 from xane3.atomic import atomic_path
 from xane3.config import Config, with_overrides
+from xane3.objective import EPOCH_METRICS, EVAL_TERMS
 
 log = logging.getLogger(__name__)
 
 STATUSES = ("running", "completed", "stopped_early", "failed")
 TS = pa.timestamp("ms", tz="UTC")
-_EVAL = ("spectrum", "gradient", "curvature", "gradient_weighted", "curvature_weighted", "total",
-         "e0_mae_ev")
-METRICS = (["lr", "deriv_factor", "epoch_time_s"]
-           + [f"train_{k}" for k in ("spectrum", "gradient", "curvature", "e0", "loss")]
-           + [f"val_{k}" for k in _EVAL] + ["val_objective", "best_val_total", "best_val_selected",
-                                              "best_val_objective"])
-TEST_METRICS = [f"test_{k}" for k in _EVAL]
+METRICS = [*EPOCH_METRICS, "val_objective", "best_val_objective"]  # + the search's ranking
+TEST_METRICS = [f"test_{k}" for k in EVAL_TERMS]
 PLACEMENT = {"device": pa.string(), "gpu_ids": pa.string(), "cuda_visible_devices": pa.string(),
              "node_ip": pa.string(), "node_id": pa.string(), "hostname": pa.string(),
              "pid": pa.int64()}

@@ -33,6 +33,11 @@ def test_validation_loss_goes_down_on_real_data(real_ds, tmp_path) -> None:
     # the derivative ramp happened inside the run
     assert hist["deriv_factor"].iloc[0] == 0 and hist["deriv_factor"].iloc[-1] == 1
     assert {"train_spectrum", "train_gradient", "val_gradient_weighted", "val_e0_mae_ev"} <= set(hist)
+    # issue 15: the names the search's tables keep are the ones the trainer reports, all of them
+    from xane3.objective import EPOCH_METRICS, EVAL_TERMS
+
+    assert set(hist) - {"epoch"} == set(EPOCH_METRICS)
+    assert set(res.test) == set(EVAL_TERMS)
 
 
 def test_deterministic_and_resumable(real_ds, tmp_path) -> None:

@@ -20,3 +20,11 @@ def combine(terms: dict[str, Any], w_grad: float, w_curv: float, w_e0: float = 0
     if "e0" in terms and w_e0:
         total = total + w_e0 * terms["e0"]
     return total
+
+
+# what the trainer reports, named once: the epoch log, the search's tables and W&B read these
+EVAL_TERMS = ("spectrum", "gradient", "curvature", "gradient_weighted", "curvature_weighted", "total",
+              "e0_mae_ev")  # trainer.evaluate's keys (val_*, test_*)
+TRAIN_TERMS = ("spectrum", "gradient", "curvature", "e0", "loss")  # one epoch's means (train_*)
+EPOCH_METRICS = ("lr", "deriv_factor", "epoch_time_s", *(f"train_{k}" for k in TRAIN_TERMS),
+                 *(f"val_{k}" for k in EVAL_TERMS), "best_val_total", "best_val_selected")

@@ -28,6 +28,7 @@ from xane3.data.dataset import XASDataset, load_dataset
 from xane3.data.loader import SpectrumLoader
 from xane3.data.splits import split_indices
 from xane3.model import XANE3
+from xane3.objective import TRAIN_TERMS
 from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
@@ -135,7 +136,7 @@ def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar,
     forward = forward or model
     model.train()
     t = cfg.train
-    acc = {k: 0.0 for k in ("spectrum", "gradient", "curvature", "e0", "loss")}
+    acc = {k: 0.0 for k in TRAIN_TERMS}
     n_batches = 0
     for batch, tgt, _ in loader:
         batch, tgt = to_device(batch, tgt, device)
