@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from xane3.data.readers.feff import FeffError, read_xmu
 from xane3.data.readers.structures import PAIR_FACTOR, geometry_problem
 
 FEFF_ENV = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_MAX_": "0",
@@ -137,18 +137,6 @@ except feff10.FeffError as err:
 """
 
 
-def read_xmu(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """(omega, mu, absolute Fermi level) from xmu.dat; Fermi = omega - e + Mu (header)."""
-    text = path.read_text()
-    m = re.search(r"Mu\s*=\s*([-+]?\d+\.?\d*(?:[Ee][-+]?\d+)?)", text)
-    if m is None:
-        raise FeffFailure(f"no 'Mu=' in the header of {path}")
-    data = np.loadtxt(path, comments="#", ndmin=2)
-    omega, e, mu = data[:, 0], data[:, 1], data[:, 3]
-    fermi = float(np.median(omega - e) + float(m.group(1)))
-    return omega, mu, fermi
-
-
 def scf_converged(work: Path) -> bool:
     """False when FEFF's SCF stopped without converging (FEFF only warns about it).
 
@@ -201,7 +189,11 @@ def run_feff(inp: str, work: Path, stage_timeout: float = 900.0, keep: bool = Fa
         if proc.returncode != 0 or not xmu.exists():
             raise FeffFailure(f"FEFF exit code {proc.returncode}, xmu.dat "
                               f"{'present' if xmu.exists() else 'missing'}", _log_tail(work))
-        energy, mu, fermi = read_xmu(xmu)
+        try:  # the one xmu.dat reader: (omega, mu) and the Fermi level on the omega scale
+            x = read_xmu(xmu)
+        except FeffError as err:
+            raise FeffFailure(str(err), _log_tail(work)) from None
+        energy, mu, fermi = x.omega, x.mu, x.e0
         if len(energy) < 10 or not np.all(np.isfinite(mu)) or np.any(np.diff(energy) <= 0):
             raise FeffFailure(f"bad xmu.dat ({len(energy)} rows)", _log_tail(work))
         return FeffResult(energy, mu, fermi, scf_converged(work), seconds)
