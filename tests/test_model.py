@@ -58,6 +58,24 @@ def test_every_variant_is_invariant(name, dtype, slab) -> None:
     assert_invariant_spectra(model, slab, absorber=0, dtype=dtype)
 
 
+def _spec_names() -> list[str]:
+    from ablations.specs import load_specs
+
+    return list(load_specs())
+
+
+@pytest.mark.parametrize("spec", _spec_names())
+def test_every_ablation_spec_is_invariant(spec, slab) -> None:
+    """Issue 15: every spec file, not a hand-written list: a new ablation is checked by existing."""
+    from ablations.specs import load_specs
+
+    model = build({**SMALL, **load_specs()[spec].overrides})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    assert_invariant_spectra(model, slab, absorber=0, dtype=torch.float64)
+
+
 def test_invariance_check_can_fail(slab) -> None:
     """A real geometric change must change the spectrum (the check is not vacuous)."""
     model = build({}).double().eval()
