@@ -117,3 +117,21 @@ def test_structure_batching_equals_per_absorber(slab) -> None:
 def test_unknown_override_is_an_error() -> None:
     with pytest.raises(KeyError, match="model.layer_nrom"):
         with_overrides(Config(), {"model.layer_nrom": False})
+
+
+def test_attention_is_an_output_not_module_state(slab) -> None:
+    """Issue 15: the weights were stored on the pooling module by forward; now they are returned,
+    one per context atom, summing to 1 per spectrum (absent with mean pooling)."""
+    from xane3.data.graphs import StructureGraph
+    from xane3.data.loader import collate
+
+    model = build(SMALL).eval()
+    batch = collate([StructureGraph.from_atoms(slab, 5.0)], [(0, [0]), (0, [2])])
+    with torch.no_grad():
+        out = model(batch)
+    w = out["attention"]
+    assert w.shape == batch.ctx_atom.shape and torch.all(w >= 0)
+    sums = torch.zeros(2).index_add_(0, batch.ctx_sample, w)
+    torch.testing.assert_close(sums, torch.ones(2))
+    assert not hasattr(model.pooling, "last_weights")
+    assert "attention" not in build({**SMALL, "model.pooling": "mean"}).eval()(batch)

@@ -123,8 +123,7 @@ def attention_of(model: torch.nn.Module, ds: XASDataset, i: int) -> dict[int, fl
     """Attention weight per context atom of sample ``i`` (empty for mean pooling)."""
     s = ds.samples[i]
     batch = collate([ds.graphs[s.graph]], [(0, s.absorbers)])
-    model(batch.to(next(model.parameters()).device))
-    w = getattr(model.pooling, "last_weights", None)
+    w = model(batch.to(next(model.parameters()).device)).get("attention")
     if w is None:
         return {}
     return {int(a): float(x) for a, x in zip(batch.ctx_atom.tolist(), w.tolist())}

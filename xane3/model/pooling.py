@@ -55,17 +55,17 @@ class AbsorberAttentionPooling(nn.Module):
         self.score = nn.Sequential(
             nn.Linear(2 * m0, hidden), nn.SiLU(), nn.Linear(hidden, 1)
         )
-        self.last_weights: torch.Tensor | None = None
 
     def forward(
         self, s_abs: torch.Tensor, s: torch.Tensor, ctx_atom: torch.Tensor,
         ctx_sample: torch.Tensor,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(context [S, m0], attention weight per context entry [C]): the weights are an output,
+        what a user draws on the structure, not module state a later call overwrites."""
         n = s_abs.shape[0]
         e = self.score(torch.cat([s_abs[ctx_sample], s[ctx_atom]], -1)).squeeze(-1)
         a = softmax(e, ctx_sample, num_nodes=n)
-        self.last_weights = a.detach()
-        return scatter(a.unsqueeze(-1) * s[ctx_atom], ctx_sample, 0, dim_size=n, reduce="sum")
+        return scatter(a.unsqueeze(-1) * s[ctx_atom], ctx_sample, 0, dim_size=n, reduce="sum"), a
 
 
 class MeanContextPooling(nn.Module):
@@ -73,10 +73,9 @@ class MeanContextPooling(nn.Module):
 
     def __init__(self, m0: int, hidden: int) -> None:
         super().__init__()
-        self.last_weights: torch.Tensor | None = None
 
     def forward(
         self, s_abs: torch.Tensor, s: torch.Tensor, ctx_atom: torch.Tensor,
         ctx_sample: torch.Tensor,
-    ) -> torch.Tensor:
-        return scatter(s[ctx_atom], ctx_sample, 0, dim_size=s_abs.shape[0], reduce="mean")
+    ) -> tuple[torch.Tensor, None]:
+        return scatter(s[ctx_atom], ctx_sample, 0, dim_size=s_abs.shape[0], reduce="mean"), None

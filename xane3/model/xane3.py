@@ -81,14 +81,14 @@ class XANE3(nn.Module):
         return h
 
     # -- readout --------------------------------------------------------------
-    def readout(self, h: torch.Tensor, batch) -> torch.Tensor:
+    def readout(self, h: torch.Tensor, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         n = int(batch.n_samples)
         s_abs, norms = absorber_features(
             h, self.hidden_blocks, batch.abs_atom, batch.abs_sample, n
         )
         s = h[:, : self.config.m0]
-        c = self.pooling(s_abs, s, batch.ctx_atom, batch.ctx_sample)
-        return torch.cat([s_abs, c, norms], dim=-1)
+        c, attention = self.pooling(s_abs, s, batch.ctx_atom, batch.ctx_sample)
+        return torch.cat([s_abs, c, norms], dim=-1), attention
 
     def spectrum(self, z: torch.Tensor) -> torch.Tensor:
         coef = self.coefficients(z)
@@ -100,10 +100,13 @@ class XANE3(nn.Module):
         return y
 
     def forward(self, batch) -> dict[str, torch.Tensor]:
-        """{"spectrum": [S, n_E], "e0": [S] z-scored (absent without the head), "z": [S, d]}."""
+        """{"spectrum": [S, n_E], "e0": [S] z-scored (absent without the head), "z": [S, d],
+        "attention": [C] weight per ``batch.ctx_atom`` entry (absent with mean pooling)}."""
         h = self.backbone(batch)
-        z = self.readout(h, batch)
+        z, attention = self.readout(h, batch)
         out = {"spectrum": self.spectrum(z), "z": z}
+        if attention is not None:
+            out["attention"] = attention
         if self.e0_head is not None:
             out["e0"] = self.e0_head(z)
         return out
