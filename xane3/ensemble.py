@@ -100,8 +100,7 @@ class Ensemble:
     @property
     def has_e0(self) -> bool:
         """An E0 head trained on known E0s (untrained statistics stay at mean 0, std 1)."""
-        return all(m.e0_head is not None and not (float(m.e0_mean) == 0.0 and float(m.e0_std) == 1.0)
-                   for m in self.models)
+        return all(m.predicts_e0 for m in self.models)
 
     def predict(self, atoms: Atoms, groups: list[list[int]]) -> dict[str, np.ndarray]:
         """mean/std spectra [n_groups, n_E], mean/std E0 (eV; NaN without an E0 head) and

@@ -91,7 +91,8 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
         base, note = dataset_mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
     else:
         base, note = dataset_mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
-    e0_mean = float(model.e0_mean) if float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0 else np.nan
+    known = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0  # the training E0 statistics were set
+    e0_mean = float(model.e0_mean) if known else np.nan
     return EvalData(ds, indices, base, e0_mean, note, split)
 
 
@@ -108,12 +109,11 @@ def predict_samples(model: torch.nn.Module, ds: XASDataset, idx: list[int], batc
     pos = {int(i): k for k, i in enumerate(idx)}
     spectra = np.zeros((len(idx), len(ds.energy)))
     e0 = np.full(len(idx), np.nan)
-    trained_e0 = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0
     for batch, _, chunk in loader:
         out = model(batch.to(device))
         rows = [pos[int(i)] for i in chunk]
         spectra[rows] = out["spectrum"].float().cpu().numpy()
-        if "e0" in out and trained_e0:
+        if "e0" in out and model.predicts_e0:
             e0[rows] = model.e0_to_ev(out["e0"]).float().cpu().numpy()
     return spectra, e0
 

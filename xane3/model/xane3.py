@@ -111,6 +111,12 @@ class XANE3(nn.Module):
             out["e0"] = self.e0_head(z)
         return out
 
+    @property
+    def predicts_e0(self) -> bool:
+        """An E0 head fitted to known E0s: the trainer sets its z-score statistics from the
+        training split; left at mean 0, std 1 they say the head never saw an E0."""
+        return self.e0_head is not None and not (float(self.e0_mean) == 0.0 and float(self.e0_std) == 1.0)
+
     def e0_to_ev(self, e0_z: torch.Tensor) -> torch.Tensor:
         return e0_z * self.e0_std + self.e0_mean
 
