@@ -1,9 +1,8 @@
 """One tree of dataclass configs: data, model, training.
 
-Every choice the paper ablates is a field here, so an ablation or a search-space
-sample is an override dict (``{"model.layer_norm": False}``) applied with
-:func:`with_overrides`, never a code fork. Unknown keys are errors: a typo must
-never silently run the baseline.
+Every choice the paper ablates is a field here, so an ablation or a search-space sample
+is an override dict (``{"model.layer_norm": False}``) applied with :func:`with_overrides`,
+never a code fork. Unknown keys are errors: a typo must never silently run the baseline.
 """
 
 from __future__ import annotations
@@ -125,6 +124,7 @@ class ModelConfig:
 
 
 SELECT_ON = ("total", "spectrum")
+DEFAULT_ABSORBER_Z = 26  # Fe: assumed wherever a record or checkpoint names no absorbing element
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from xane3.config import DEFAULT_ABSORBER_Z
 from xane3.inference import predict
 from xane3.train.checkpoint import load_checkpoint, read_checkpoint
 
@@ -67,7 +68,7 @@ class Ensemble:
         grids = [m.energy.cpu().numpy() for m in self.models]
         if any(g.shape != grids[0].shape or not np.allclose(g, grids[0]) for g in grids):
             raise ValueError("ensemble members predict on different energy grids")
-        zs = {self.meta(i).get("absorber_z", 26) for i in range(len(self.models))}
+        zs = {self.meta(i).get("absorber_z", DEFAULT_ABSORBER_Z) for i in range(len(self.models))}
         if len(zs) > 1:
             raise ValueError(f"ensemble members were trained for different absorbers {sorted(zs)}")
         self.energy = grids[0].astype(float)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from ase import Atoms
 
+from xane3.config import DEFAULT_ABSORBER_Z
 from xane3.data.graphs import StructureGraph, collate
 
 AbsorberSpec = Sequence[int] | Sequence[Sequence[int]] | None
@@ -21,10 +22,10 @@ AbsorberSpec = Sequence[int] | Sequence[Sequence[int]] | None
 
 def default_absorber_z(model: torch.nn.Module) -> int:
     meta = getattr(model, "checkpoint_meta", None) or {}
-    return int(meta.get("absorber_z", 26))
+    return int(meta.get("absorber_z", DEFAULT_ABSORBER_Z))
 
 
-def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = 26) -> list[list[int]]:
+def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = DEFAULT_ABSORBER_Z) -> list[list[int]]:
     """Normalise ``absorbers`` to a list of index groups, checking them against ``atoms``."""
     if absorbers is None:
         idx = [i for i, z in enumerate(atoms.numbers) if z == absorber_z]

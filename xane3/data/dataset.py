@@ -16,7 +16,7 @@ import numpy as np
 from ase import Atoms
 from tqdm.auto import tqdm
 
-from xane3.config import DataConfig
+from xane3.config import DEFAULT_ABSORBER_Z, DataConfig
 from xane3.data.graphs import StructureGraph
 
 
@@ -87,7 +87,7 @@ class XASDataset:
     def absorber_z(self) -> int:
         """The absorbing element (most common over samples; Fe when unlabelled)."""
         zs = [int(s.meta["absorber_z"]) for s in self.samples if "absorber_z" in s.meta]
-        return max(set(zs), key=zs.count) if zs else 26
+        return max(set(zs), key=zs.count) if zs else DEFAULT_ABSORBER_Z
 
     def data_hash(self) -> str:
         h = hashlib.sha256()
@@ -229,7 +229,7 @@ def _raw_target(atoms: Atoms, data: dict, kvp: dict, absorbers: list[int], cfg: 
     e0 = kvp.get("e0")
     rec = SpectrumRecord(energy=np.asarray(data["raw_energy"], float),
                          mu=np.asarray(data["raw_mu"], float), source=source,
-                         absorber_z=int(kvp.get("absorber_z", 26)),
+                         absorber_z=int(kvp.get("absorber_z", DEFAULT_ABSORBER_Z)),
                          e0=None if e0 is None else float(e0),
                          e0_kind=str(kvp.get("e0_kind", "inflection")), atoms=atoms,
                          absorbers=absorbers)
