@@ -127,3 +127,17 @@ def test_smoke_run_then_predict_in_xanesnet_format(shared_data: Path, tmp_path: 
     for x in xyz:
         rec = read_xanesnet_pair(x, pred / f"{x.stem}.txt")
         assert rec.energy.shape == (226,) and rec.energy[0] == 7097.0 and rec.energy[-1] == 7172.0
+
+
+def test_committed_full_set_model_reproduces_its_holdout_score(shared_data: Path) -> None:
+    """Issue 14: the committed checkpoint, through ``predict --format xanesnet`` and the set's own
+    files, gives the holdout MSE its table reports (the molecules listed in per_spectrum.csv)."""
+    from benchmarks.xanesnet_rescore import rescore
+
+    d = REPO / "benchmarks" / "xanesnet_fe" / "full"
+    n, mse = rescore(d / "xane3-xanesnet-fe-full.pt", d / "per_spectrum.csv", shared_data / "xanesnet-fe-train")
+    table = pd.read_csv(d / "metrics.csv")
+    want = table.query("split == 'holdout' and predictor == 'XANE(3) searched config, retrained'")
+    assert n == 408 and mse == pytest.approx(float(want["mse_raw"].iloc[0]), rel=1e-4)
+    mean = table.query("split == 'holdout' and predictor == 'mean training spectrum'")["mse_raw"].iloc[0]
+    assert mse / mean <= 0.21  # the issue's target, checked on what is committed
