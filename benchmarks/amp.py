@@ -46,7 +46,8 @@ def run(args) -> dict:
     from xane3.data.loader import SpectrumLoader
     from xane3.data.splits import split_indices
     from xane3.train import fit
-    from xane3.train.trainer import evaluate, resolve_device
+    from xane3.train.accel import resolve_device
+    from xane3.train.trainer import evaluate
 
     over = {**preset(args.preset), "data.subset": args.subset, "train.epochs": args.epochs,
             "train.patience": args.epochs, "train.device": args.device, "train.seed": args.seed}

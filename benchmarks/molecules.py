@@ -42,10 +42,10 @@ def run_variant(args) -> dict:
     from xane3.config import Config, preset, with_overrides
     from xane3.data.dataset import load_dataset
     from xane3.data.loader import SpectrumLoader
-    from xane3.train.accel import forward_fn, to_device
+    from xane3.train.accel import forward_fn, resolve_device, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
     from xane3.train.optim import make_optimizer
-    from xane3.train.trainer import build_model, resolve_device
+    from xane3.train.trainer import build_model
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     device = resolve_device(args.device)

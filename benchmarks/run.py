@@ -41,9 +41,8 @@ def run_mode(args) -> dict:
     """Child process: time training steps (and inference) of one mode."""
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
-    from xane3.train.accel import forward_fn, to_device
+    from xane3.train.accel import forward_fn, resolve_device, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
-    from xane3.train.trainer import resolve_device
 
     torch.manual_seed(0)
     device = resolve_device(args.device)

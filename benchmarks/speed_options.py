@@ -40,9 +40,8 @@ def run_variant(args) -> dict:
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
     from xane3.model.backend import cuda_kernels_available
-    from xane3.train.accel import autocast, forward_fn, to_device
+    from xane3.train.accel import autocast, forward_fn, resolve_device, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
-    from xane3.train.trainer import resolve_device
 
     warnings.filterwarnings("ignore", message=".*cuequivariance_ops_torch is not available.*")
     if args.threads:

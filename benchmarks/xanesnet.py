@@ -49,6 +49,7 @@ from benchmarks.xanesnet_steps import (  # noqa: F401 - the benchmark's API, use
     trial_checkpoint,
 )
 from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.cli_common import add_quiet
 from xane3.provenance import portable_path
 
 XANESNET_TARGET: dict[str, Any] = {
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="search name (default: xanesnet-<preset>-<time>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the search --name in OUT (its DB is reused), then score")
-    p.add_argument("--quiet", action="store_true", help="no Tune progress table")
+    add_quiet(p, "Tune progress table")
     return p
 
 

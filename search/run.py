@@ -29,6 +29,7 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
+from xane3.cli_common import add_quiet
 from xane3.config import PRESETS, Config, parse_set
 
 
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")
     p.add_argument("--experiments-dir", default="runs/search",
                    help="experiment folders: Tune state, Optuna journal, W&B runs, best_config.json")
-    p.add_argument("--quiet", action="store_true", help="no Tune progress table")
+    add_quiet(p, "Tune progress table")
     return p
 
 

@@ -27,10 +27,12 @@ import torch
 
 from xane3.atomic import write_parquet_atomic, write_text_atomic
 from xane3.baseline import dataset_mean_spectrum
+from xane3.cli_common import add_device, add_no_plots
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
 from xane3.metrics import metrics_table, summarize
+from xane3.train.accel import resolve_device
 
 LABELS = ("phase", "facet", "site_kind")
 TABLE_COLS = {"n_spectra": "n", "mse_spectrum": "MSE spec", "mse_gradient": "MSE grad",
@@ -249,13 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", choices=("test", "val", "train", "all"),
                    help="which spectra (default: test on the training data, all on another DB)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
-    p.add_argument("--no-figures", action="store_true", help="tables only")
+    add_device(p)
+    add_no_plots(p)
     args = p.parse_args(argv)
     try:
         res = evaluate_checkpoint(args.checkpoint, args.out, args.db, args.split, args.batch_size,
-                                  args.device, not args.no_figures)
-    except (FileNotFoundError, ValueError) as exc:
+                                  resolve_device(args.device), not args.no_plots)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{res['n']} spectra ({res['split']}); baseline: {res['summary']['baseline'].iloc[0]}")

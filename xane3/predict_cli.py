@@ -37,8 +37,10 @@ from tqdm.auto import tqdm
 
 from xane3.atomic import write_text_atomic
 from xane3.broadening import Broadening, broaden_prediction
+from xane3.cli_common import add_device, add_no_plots
 from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
+from xane3.train.accel import resolve_device
 
 
 def parse_indices(text: str) -> list[int]:
@@ -200,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broaden", metavar="GAMMA,SIGMA[,SHIFT]", type=_broadening,
                    help="Lorentzian and Gaussian FWHM and a shift (eV) applied to every spectrum, "
                         "e.g. the fit compare_experiment reports (xane3.broadening)")
-    p.add_argument("--no-plots", action="store_true", help="CSV only")
-    p.add_argument("--device", default="cpu", help="cpu | cuda (default cpu)")
+    add_no_plots(p, "CSV only")
+    add_device(p)
     return p
 
 
@@ -218,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     from xane3.ensemble import load_ensemble
 
     try:
-        ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, args.device)
-    except (FileNotFoundError, ValueError) as exc:
+        ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, resolve_device(args.device))
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     z_abs = args.absorber or ens.absorber_z

@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from xane3.cli_common import add_quiet
 from xane3.data.database import IngestReport, Source, ingest, summarize
 from xane3.data.normalize import parse_grid
 
@@ -51,7 +52,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: {exc}") from exc
     new_db = not args.db.exists()
     try:
-        report: IngestReport = ingest(sources, args.db, grid, progress=not args.no_progress,
+        report: IngestReport = ingest(sources, args.db, grid, progress=not args.quiet,
                                       total=len(sources))
     except (ValueError, OSError, sqlite3.OperationalError) as exc:  # foreign DB, lock, disk
         if "locked" in str(exc):
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--db", type=Path, required=True, metavar="OUT.db", help="database to create or update")
     ing.add_argument("--grid", default="-30,100,150", metavar="E_MIN,E_MAX,N",
                      help="energy grid relative to E0 in eV (default: -30,100,150)")
-    ing.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_quiet(ing, "progress bar")
     ing.add_argument("--strict", action="store_true", help="exit with status 1 if anything was skipped")
     ing.set_defaults(func=cmd_ingest)
     inf = sub.add_parser("info", help="summarise a spectra database",

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from xane3.cli_common import add_quiet
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--cache", type=Path, default=CACHE_DIR, help="cache directory")
     g.add_argument("--settings-json", help="override FeffSettings fields (JSON object)")
     g.add_argument("--retry-failed", action="store_true")
-    g.add_argument("--no-progress", action="store_true")
+    add_quiet(g, "progress bar")
     t = sub.add_parser("status", help="counts of shards and cached results")
     t.add_argument("--out", type=Path, default=SHARD_DIR)
     t.add_argument("--cache", type=Path, default=CACHE_DIR)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             settings = replace(settings, **over)
         counts = generate(args.workers, args.address, args.quality, args.out, args.cache,
                           args.limit, args.batch, args.sites, _slabs(args), settings,
-                          args.retry_failed, not args.no_progress)
+                          args.retry_failed, not args.quiet)
         print(json.dumps(counts))
         return 0
     if args.cmd == "status":

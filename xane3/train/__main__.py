@@ -11,6 +11,7 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
+from xane3.cli_common import add_quiet
 from xane3.config import Config, parse_set, preset, with_overrides
 
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet(p)
     args = p.parse_args(argv)
     try:
         cfg = build_config(args)

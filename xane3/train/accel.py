@@ -17,6 +17,16 @@ from typing import Any
 import torch
 
 
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {spec!r} asked for, but CUDA is not available here")
+    return dev
+
+
 def autocast(device: torch.device, amp: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on ``device`` (CUDA or CPU) when ``amp``; otherwise nothing."""
     if amp and device.type in ("cuda", "cpu"):

@@ -29,7 +29,7 @@ from xane3.data.loader import SpectrumLoader
 from xane3.data.splits import split_indices
 from xane3.model import XANE3
 from xane3.objective import TRAIN_TERMS
-from xane3.train.accel import autocast, forward_fn, pin_memory_for, to_device
+from xane3.train.accel import autocast, forward_fn, pin_memory_for, resolve_device, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
 from xane3.train.loss import combine, e0_term, loss_terms, mean_of
@@ -56,16 +56,6 @@ class FitResult:
     stopped_early: bool = False
     checkpoint: Path | None = None
     baseline: dict[str, float] = field(default_factory=dict)  # mean training spectrum, test split
-
-
-def resolve_device(spec: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"train.device={spec!r} but CUDA is not available here")
-    return dev
 
 
 def seed_everything(seed: int) -> None:

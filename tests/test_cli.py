@@ -1,0 +1,50 @@
+"""One CLI convention (issue 15): every command has --help, and shared options are spelled alike."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+# (module with main, argv prefix, shared options its --help must list)
+COMMANDS = [
+    ("xane3.train.__main__", [], ["--quiet"]),
+    ("xane3.predict_cli", [], ["--no-plots", "--device"]),
+    ("xane3.evaluate", [], ["--no-plots", "--device"]),
+    ("xane3.data.cli", ["ingest"], ["--quiet"]),
+    ("xane3.datagen.cli", ["spectra"], ["--quiet"]),
+    ("search.run", [], ["--quiet"]),
+    ("benchmarks.xanesnet", [], ["--quiet"]),
+    ("xane3.compare_experiment", [], []),
+    ("xane3.lcf_cli", [], []),
+    ("ablations.run", [], []),
+    ("search.report", [], []),
+    ("search.trust", [], []),
+]
+
+
+@pytest.mark.parametrize("module,prefix,options", COMMANDS, ids=[c[0] for c in COMMANDS])
+def test_help_lists_the_shared_options(module, prefix, options, capsys) -> None:
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_:
+        main([*prefix, "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage:")
+    for opt in options:
+        assert opt in text, f"{module} --help lacks {opt}"
+
+
+def test_old_spellings_still_work() -> None:
+    """--no-progress and --no-figures were the spellings before; scripts that use them keep working."""
+    import argparse
+
+    from xane3.cli_common import add_device, add_no_plots, add_quiet
+    from xane3.evaluate import main  # noqa: F401 - the parser is what is checked
+
+    p = argparse.ArgumentParser()
+    add_quiet(p)
+    add_no_plots(p)
+    add_device(p)
+    a = p.parse_args(["--no-progress", "--no-figures"])
+    assert a.quiet and a.no_plots and a.device == "auto"

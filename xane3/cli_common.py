@@ -1,0 +1,25 @@
+"""Options every command spells the same way, so a user learns them once.
+
+``--quiet`` (no progress bars or tables; ``--no-progress`` still accepted), ``--no-plots``
+(tables and CSV only; ``--no-figures`` still accepted) and ``--device`` (``auto``: CUDA when
+present, as training does). Exit codes: 0 when the job did what was asked, 1 when it ran
+and failed (every trial failed, nothing ingested, some structures failed), 2 for a bad
+command line or input refused before any work (argparse's own convention).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_quiet(p: argparse.ArgumentParser, what: str = "progress bars") -> None:
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help=f"no {what}")
+
+
+def add_no_plots(p: argparse.ArgumentParser, what: str = "tables only") -> None:
+    p.add_argument("--no-plots", "--no-figures", dest="no_plots", action="store_true", help=what)
+
+
+def add_device(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto",
+                   help="auto (default: CUDA when present) | cpu | cuda | cuda:N")
