@@ -51,6 +51,16 @@ class Broadening:
         return cls(gamma=vals[0], sigma=vals[1], shift=vals[2] if len(vals) == 3 else 0.0)
 
 
+def broadening_arg(text: str) -> Broadening:
+    """``--broaden`` for argparse: its own message on a bad value."""
+    import argparse
+
+    try:
+        return Broadening.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def lorentz_fwhm(energy: np.ndarray, b: Broadening, e_edge: float) -> np.ndarray:
     """Gamma(E) of the arctangent model (constant ``b.gamma`` when ``b.gamma_max`` is 0)."""
     gamma = np.full(np.shape(energy), float(b.gamma))

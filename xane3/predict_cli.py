@@ -15,11 +15,11 @@ every file in it. ``--format`` picks the output layout:
   absorber at the origin (XANESNET's convention) when there is one; several sites
   give STEM_SITE.txt each. A relative-axis model needs its E0 head for this.
 
-DIR/predictions.json lists every structure, its sites and E0s.
-
-Every absorbing site gives its own spectrum by default; --sites picks sites (one
-spectrum each) and --site-group pools several into one spectrum (as a
-multi-absorber FDMNES run averages them). Indices are 0-based atom indices.
+DIR/predictions.json lists every structure, its sites and E0s. Every absorbing site
+gives its own spectrum by default; --sites picks sites (one spectrum each) and
+--site-group pools several into one (as a multi-absorber FDMNES run averages them);
+indices are 0-based. An ensemble folder with a calibration.json (``xane3.calibration
+--write-scale``) has its spread scaled to a val-calibrated ±2 std band.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from ase.data import atomic_numbers, chemical_symbols
 from tqdm.auto import tqdm
 
 from xane3.atomic import write_text_atomic
-from xane3.broadening import Broadening, broaden_prediction
+from xane3.broadening import broaden_prediction, broadening_arg
+from xane3.calibration import read_scale
 from xane3.cli_common import add_device, add_no_plots
 from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
@@ -199,19 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-unphysical", action="store_true",
                    help="predict (with a warning) even for overlapping atoms, a degenerate cell or "
                         "an absorber with far fewer neighbours than any in training")
-    p.add_argument("--broaden", metavar="GAMMA,SIGMA[,SHIFT]", type=_broadening,
+    p.add_argument("--broaden", metavar="GAMMA,SIGMA[,SHIFT]", type=broadening_arg,
                    help="Lorentzian and Gaussian FWHM and a shift (eV) applied to every spectrum, "
                         "e.g. the fit compare_experiment reports (xane3.broadening)")
     add_no_plots(p, "CSV only")
     add_device(p)
     return p
-
-
-def _broadening(text: str) -> Broadening:
-    try:
-        return Broadening.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
         return 2
+    try:
+        scale = read_scale(args.ensemble) if args.ensemble else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     failures: list[str] = []
     summary = []
     multi = len(ens.models) > 1
@@ -263,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             pred = ens.predict(atoms, groups)
             if args.broaden is not None:
                 pred = broaden_prediction(ens.energy, pred, args.broaden, absolute)
+            if scale:  # the val-fitted calibration of this ensemble's spread (xane3.calibration)
+                pred = {**pred, "std": scale * pred["std"]}
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
         except (StructureError, PredictError, ValueError, OSError) as exc:
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
              "energy_axis": ens.energy_axis, "structures": summary,
              "broadening_eV": None if args.broaden is None else asdict(args.broaden),
+             "std_scale": scale,
              "errors": failures}, indent=2))
     except OSError as exc:
         print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)
