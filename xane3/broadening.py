@@ -103,6 +103,12 @@ def broaden(energy: np.ndarray, mu: np.ndarray, b: Broadening, e_edge: float = 0
     return np.interp(energy - b.shift, fine, out)
 
 
+def steepest_rise(energy: np.ndarray, mu: np.ndarray) -> float:
+    """Where the energy-dependent width starts when no E0 is given: the steepest point of the
+    edge (robust on any curve, unlike an inflection fit)."""
+    return float(energy[np.argmax(np.gradient(mu, energy))])
+
+
 def broaden_prediction(energy: np.ndarray, pred: dict[str, np.ndarray], b: Broadening,
                        absolute: bool) -> dict[str, np.ndarray]:
     """An ensemble prediction (``xane3.ensemble``) with every member broadened, mean and std
@@ -113,7 +119,7 @@ def broaden_prediction(energy: np.ndarray, pred: dict[str, np.ndarray], b: Broad
     for g in range(members.shape[1]):
         e0 = float(pred["e0"][g]) if absolute else 0.0
         if not np.isfinite(e0):
-            e0 = float(energy[np.argmax(np.gradient(members[:, g].mean(0), energy))])
+            e0 = steepest_rise(energy, members[:, g].mean(0))
         for m in range(members.shape[0]):
             out[m, g] = broaden(energy, members[m, g], b, e0)
     return {**pred, "members": out, "mean": out.mean(0), "std": out.std(0)}

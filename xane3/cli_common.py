@@ -20,6 +20,15 @@ def add_no_plots(p: argparse.ArgumentParser, what: str = "tables only") -> None:
     p.add_argument("--no-plots", "--no-figures", dest="no_plots", action="store_true", help=what)
 
 
+def add_model_source(p: argparse.ArgumentParser, spread: str = "") -> None:
+    """``--checkpoint CKPT`` or ``--ensemble DIR``: what every predicting command reads."""
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
+                                          "pretrained model, when installed)")
+    src.add_argument("--ensemble", metavar="DIR",
+                     help="every *.pt in DIR (and best.pt in subfolders)" + (f": {spread}" if spread else ""))
+
+
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="auto (default: CUDA when present) | cpu | cuda | cuda:N")

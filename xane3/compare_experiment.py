@@ -36,6 +36,7 @@ import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.broadening import fit_broadening
+from xane3.cli_common import add_model_source
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
@@ -194,9 +195,7 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.compare_experiment", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="a .pt (default: the packaged pretrained model, when installed)")
-    src.add_argument("--ensemble", metavar="DIR", help="every *.pt in DIR (best.pt in subfolders)")
+    add_model_source(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--experiment-dir", default=str(EXPERIMENT_DIR),
                    help=f"measured spectra (default {EXPERIMENT_DIR})")

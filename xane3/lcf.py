@@ -19,12 +19,12 @@ The R-factor is Athena's: sum(residual^2) / sum(measured^2).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from xane3.broadening import BOUNDS, Broadening, broaden, standard_errors
+from xane3.broadening import BOUNDS, Broadening, broaden, standard_errors, steepest_rise
 
 SUM_WEIGHT = 1e3  # residual weight of sum(f) - 1 when the fractions must sum to one
 
@@ -80,16 +80,15 @@ def lcf(energy: np.ndarray, measured: np.ndarray, references: Mapping[str, tuple
     start = broadening or Broadening()
     k = len(names)
     widths = ["gamma", "sigma"] if fit_widths else []
+    edges = [steepest_rise(er, mr) for er, mr in references.values()]  # once, not per evaluation
+
+    def broadening_of(x: np.ndarray) -> Broadening:
+        free = {"shift": float(x[k])} if fit_shift else {}
+        return replace(start, **free, **{w: float(v) for w, v in zip(widths, x[k + fit_shift:])})
 
     def parts(x: np.ndarray) -> np.ndarray:
-        shift = x[k] if fit_shift else start.shift
-        b = Broadening(shift=shift, gamma=start.gamma, sigma=start.sigma, gamma_max=start.gamma_max,
-                       e_cent=start.e_cent, e_larg=start.e_larg)
-        if widths:
-            b = Broadening(shift=shift, **{w: float(v) for w, v in zip(widths, x[k + fit_shift:])},
-                           gamma_max=start.gamma_max, e_cent=start.e_cent, e_larg=start.e_larg)
-        rows = [np.interp(e, er, broaden(er, mr, b, float(er[np.argmax(np.gradient(mr, er))])))
-                for er, mr in references.values()]
+        b = broadening_of(x)
+        rows = [np.interp(e, er, broaden(er, mr, b, edge)) for (er, mr), edge in zip(references.values(), edges)]
         return x[:k, None] * np.stack(rows)
 
     def residual(x: np.ndarray) -> np.ndarray:
@@ -108,11 +107,7 @@ def lcf(energy: np.ndarray, measured: np.ndarray, references: Mapping[str, tuple
     full[:, ok] = comp
     curve = np.full(len(energy), np.nan)
     curve[ok] = fit
-    fitted_widths = dict(zip(widths, res.x[k + fit_shift:]))
-    b = Broadening(shift=float(res.x[k]) if fit_shift else start.shift,
-                   gamma=float(fitted_widths.get("gamma", start.gamma)),
-                   sigma=float(fitted_widths.get("sigma", start.sigma)), gamma_max=start.gamma_max,
-                   e_cent=start.e_cent, e_larg=start.e_larg)
+    b = broadening_of(res.x)
     return LCFResult(names, res.x[:k].copy(), err[:k], b.shift, float(err[k]) if fit_shift else 0.0, b,
                      {w: float(s) for w, s in zip(widths, err[k + fit_shift:])},
                      float(np.sum((fit - y) ** 2) / np.sum(y ** 2)), energy, measured, curve, full)

@@ -30,6 +30,7 @@ import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.broadening import Broadening, broaden
+from xane3.cli_common import add_model_source
 from xane3.compare_experiment import (
     EXPERIMENT_DIR,
     GRID,
@@ -137,9 +138,7 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.lcf", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="a .pt (default: the packaged pretrained model)")
-    src.add_argument("--ensemble", metavar="DIR", help="every *.pt in DIR (best.pt in subfolders)")
+    add_model_source(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--measured", action="append", default=[], metavar="FILE",
                    help="two-column measured spectrum (repeatable; default: the shared Fe oxides + mixtures)")

@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from xane3.atomic import write_text_atomic
 from xane3.broadening import broaden_prediction, broadening_arg
 from xane3.calibration import read_scale
-from xane3.cli_common import add_device, add_no_plots
+from xane3.cli_common import add_device, add_model_source, add_no_plots
 from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
 from xane3.train.accel import resolve_device
@@ -175,11 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="structure files (anything ASE reads, or XANESNET xyz) or folders of them")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
-                                          "pretrained model, when installed)")
-    src.add_argument("--ensemble", metavar="DIR", help="every *.pt in DIR (and best.pt in subfolders): "
-                                                       "mean and spread over the members")
+    add_model_source(p, "mean and spread over the members")
     p.add_argument("--top-k", type=int, metavar="K", help="with --ensemble: the K members with the "
                                                           "lowest validation loss")
     p.add_argument("--absorber", type=parse_element, metavar="EL",
