@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from xane3.config import Config, parse_set, with_overrides
+from xane3.cli_common import parse_set
+from xane3.config import Config, with_overrides
 from xane3.data.graphs import StructureGraph, collate
 from xane3.model import XANE3
 from xane3.train.loss import combine, loss_terms, mean_of

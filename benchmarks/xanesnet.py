@@ -204,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    from xane3.config import parse_set
+    from xane3.cli_common import parse_set
 
     n = None if a.n_molecules == 0 else a.n_molecules
     try:

@@ -30,7 +30,8 @@ from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
 from xane3.cli_common import add_quiet
-from xane3.config import PRESETS, Config, parse_set
+from xane3.cli_common import parse_set
+from xane3.config import PRESETS, Config
 
 
 class SpaceFn:

@@ -10,6 +10,7 @@ command line or input refused before any work (argparse's own convention).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_quiet(p: argparse.ArgumentParser, what: str = "progress bars") -> None:
@@ -32,3 +33,14 @@ def add_model_source(p: argparse.ArgumentParser, spread: str = "") -> None:
 def add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto",
                    help="auto (default: CUDA when present) | cpu | cuda | cuda:N")
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``--set key=value`` pairs; values stay strings and are coerced later."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = value.strip()
+    return out

@@ -155,6 +155,9 @@ class TrainConfig:
     amp: bool = False  # bf16 autocast (CUDA or CPU); loss and metrics stay float32
     compile: bool = False  # torch.compile the model; falls back to eager with a warning
     num_threads: int | None = None  # torch intra-op threads; None = leave as is
+    # warm start: the weights of this checkpoint (same model config), a fresh optimiser;
+    # the run keeps the checkpoint's split when the data are the same (xane3.train.warmstart)
+    init_from: str | None = None
     max_steps_per_epoch: int | None = None  # cap for smoke runs
 
     def __post_init__(self) -> None:
@@ -286,15 +289,5 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     out.model = dataclasses.replace(out.model, **derived)
     return out
 
-
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """Parse ``--set key=value`` pairs; values stay strings and are coerced later."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set {item!r}: expected key=value")
-        out[key.strip()] = value.strip()
-    return out
 
 from xane3.presets import PRESETS, preset, variant  # noqa: E402,F401 - presets.py: plain dicts

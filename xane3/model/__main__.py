@@ -6,7 +6,8 @@ import argparse
 import json
 from collections import Counter
 
-from xane3.config import Config, parse_set, variant, with_overrides
+from xane3.cli_common import parse_set
+from xane3.config import Config, variant, with_overrides
 from xane3.model import XANE3
 
 

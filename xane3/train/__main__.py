@@ -12,7 +12,8 @@ import sys
 
 from xane3.atomic import write_text_atomic
 from xane3.cli_common import add_quiet
-from xane3.config import Config, parse_set, preset, with_overrides
+from xane3.cli_common import parse_set
+from xane3.config import Config, preset, with_overrides
 
 
 def build_config(args: argparse.Namespace) -> Config:

@@ -36,6 +36,7 @@ from xane3.train.loss import combine, e0_term, loss_terms, mean_of
 from xane3.train.optim import make_optimizer, rng_states
 from xane3.train.resume import restore_run
 from xane3.train.schedule import derivative_factor
+from xane3.train.warmstart import warm_start
 
 RUN_FILES = ("metrics.parquet", "last.pt", "best.pt", "test.json")  # what a run writes
 
@@ -205,8 +206,12 @@ def fit(
     state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [],
              "best_total": float("inf")}
     last = out / "last.pt"
+    warm = {}
     if resume and last.exists():
         state = restore_run(last, cfg, data_hash, model, opt, sched)
+        warm = {k: v for k, v in read_checkpoint(last)["meta"].items() if k.startswith("init_")}
+    elif t.init_from:
+        warm = warm_start(model, cfg, data_hash, splits)
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")
@@ -214,7 +219,7 @@ def fit(
                  "n_train": len(splits["train"]), "device": str(device),
                  "elements": sorted({int(z) for i in splits["train"] for z in dataset.atoms[dataset.samples[i].graph].numbers}),
                  "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist(),
-                 "absorber_neighbours": absorber_neighbours(dataset, splits["train"])}
+                 "absorber_neighbours": absorber_neighbours(dataset, splits["train"]), **warm}
     stopped_early = False
     bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
                       unit="epoch")

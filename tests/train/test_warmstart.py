@@ -1,0 +1,45 @@
+"""train.init_from: a run starts from a checkpoint's weights, or says why it cannot."""
+
+from __future__ import annotations
+
+import pytest
+
+from xane3.config import Config, preset, with_overrides
+from xane3.data.dataset import XASDataset
+from xane3.train import fit
+from xane3.train.checkpoint import read_checkpoint
+
+
+@pytest.fixture(scope="module")
+def real_ds(xanesnet_records):
+    return XASDataset.from_records(xanesnet_records, with_overrides(Config(), preset("tiny")).data)
+
+
+def tiny(**extra) -> Config:
+    return with_overrides(Config(), {**preset("tiny"), "train.max_steps_per_epoch": 2, **extra})
+
+
+def test_warm_start_begins_where_the_checkpoint_ended(real_ds, tmp_path) -> None:
+    src = fit(tiny(**{"train.epochs": 3, "train.lr": 3e-3}), real_ds, tmp_path / "src", progress=False)
+    # an LR too small to move the weights: epoch 0 scores what the source's best.pt scores
+    still = {"train.epochs": 1, "train.lr": 1e-12, "train.plateau_patience": 1}
+    warm = fit(tiny(**still, **{"train.init_from": str(src.checkpoint)}), real_ds,
+               tmp_path / "warm", progress=False)
+    cold = fit(tiny(**still), real_ds, tmp_path / "cold", progress=False)
+    best = read_checkpoint(src.checkpoint)["meta"]["best"]
+    assert warm.history[0]["val_total"] == pytest.approx(best, rel=1e-3)
+    assert abs(cold.history[0]["val_total"] - best) > 0.05 * best
+    meta = read_checkpoint(warm.checkpoint)["meta"]
+    assert meta["init_from"] == str(src.checkpoint) and meta["init_epochs"] == 3
+
+
+def test_warm_start_refuses_another_model_or_split(real_ds, tmp_path) -> None:
+    src = fit(tiny(**{"train.epochs": 1}), real_ds, tmp_path / "src", progress=False)
+    init = {"train.epochs": 1, "train.init_from": str(src.checkpoint)}
+    with pytest.raises(ValueError, match=r"model\.m0 \(.*\)"):
+        fit(tiny(**init, **{"model.m0": 12}), real_ds, tmp_path / "m0", progress=False)
+    with pytest.raises(ValueError, match="another split"):
+        fit(tiny(**init, **{"data.split_seed": 7}), real_ds, tmp_path / "seed", progress=False)
+    with pytest.raises(FileNotFoundError, match="no such checkpoint"):
+        fit(tiny(**{"train.init_from": str(tmp_path / "none.pt")}), real_ds, tmp_path / "x",
+            progress=False)

@@ -1,0 +1,44 @@
+"""Warm start (``train.init_from``): begin from a trained checkpoint's weights.
+
+Fine-tuning, or continuing a run whose optimiser state is gone (a shipped ``best.pt``
+holds weights only), needs the same architecture and, when the data are the same, the
+same split: otherwise spectra the checkpoint trained on would be scored as unseen.
+The optimiser, LR schedule and epoch count start afresh; ``--resume`` of a warm-started
+run continues from its own ``last.pt`` as usual.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from xane3.config import Config
+from xane3.model import XANE3
+from xane3.train.checkpoint import load_state, read_checkpoint
+
+# model fields that change kernels or bookkeeping, not the function the weights compute
+_FREE = ("backend",)
+
+
+def warm_start(model: XANE3, cfg: Config, data_hash: str,
+               splits: dict[str, list[int]]) -> dict[str, Any]:
+    """Load ``cfg.train.init_from`` into ``model``; what to record in the run's checkpoints."""
+    path = Path(cfg.train.init_from)
+    payload = read_checkpoint(path)
+    theirs, ours = dataclasses.asdict(payload["config"].model), dataclasses.asdict(cfg.model)
+    differ = [k for k in ours if k not in _FREE and theirs.get(k) != ours[k]]
+    if differ:
+        raise ValueError(f"{path}: train.init_from needs the same model config; it differs in "
+                         + ", ".join(f"model.{k} ({theirs.get(k)!r} there, {ours[k]!r} here)"
+                                     for k in differ))
+    meta = payload["meta"]
+    if meta.get("data_hash") == data_hash and "splits" in meta:
+        mine = {k: sorted(int(i) for i in v) for k, v in splits.items()}
+        if {k: sorted(int(i) for i in v) for k, v in meta["splits"].items()} != mine:
+            raise ValueError(f"{path}: trained on another split of these data, so its training "
+                             "spectra would sit in this run's validation or test split; use its "
+                             "data.split, data.split_seed and fractions")
+    load_state(model, payload["model"], str(path))
+    return {"init_from": str(path), "init_epochs": int(meta.get("epoch", 0)),
+            "init_best_epoch": int(meta.get("best_epoch", -1))}
