@@ -16,37 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ablations import table
-from ablations.specs import load_specs, resolve
+from ablations.specs import PRESET_DIR, RunPreset, load_specs, presets, resolve
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.config import Config, with_overrides
-from xane3.objective import combine
-
-# Presets: base overrides + whether capacity-matched specs re-pick m0 for reduced widths.
-PRESETS: dict[str, dict[str, Any]] = {
-    "paper": {"overrides": {"train.epochs": 150, "train.patience": 20, "train.batch_size": 16,
-                            "train.lr": 1e-3, "train.ramp_start": 20, "train.ramp_epochs": 15},
-              "rescale": False, "seeds": 3},
-    # ~1 hour on a 2-core CPU for 10 specs x 3 seeds on the embedded set
-    "cpu": {"overrides": {"model.m0": 12, "model.m1": 6, "model.m2": 3, "model.num_layers": 2,
-                          "model.radial_hidden": 24, "model.readout_hidden": 96,
-                          "model.attention_hidden": 32, "model.e0_hidden": 32,
-                          "model.n_gaussians": 100, "data.subset": 480,
-                          "train.epochs": 28, "train.patience": 28, "train.lr": 2e-3,
-                          "train.ramp_start": 0.2, "train.ramp_epochs": 0.3,
-                          "train.plateau_patience": 3},
-            "rescale": True, "seeds": 3},
-    # a few minutes: used by tests
-    "smoke": {"overrides": {"model.m0": 6, "model.m1": 2, "model.m2": 2,
-                            "model.radial_hidden": 8, "model.readout_hidden": 16,
-                            "model.attention_hidden": 8, "model.e0_hidden": 8, "model.num_layers": 2,
-                            "model.n_gaussians": 20, "data.r_max": 3.5,
-                            "train.epochs": 2, "train.max_steps_per_epoch": 2,
-                            "train.ramp_start": 0.0, "train.ramp_epochs": 0.5},
-              "rescale": True, "seeds": 2},
-}
+from xane3.overlays import listing
 
 
 def plan(names: list[str], preset: str, seeds: int) -> list[tuple[str, dict[str, Any]]]:
@@ -56,11 +30,11 @@ def plan(names: list[str], preset: str, seeds: int) -> list[tuple[str, dict[str,
     if unknown:
         raise KeyError(f"unknown spec(s) {unknown}; known: {', '.join(specs)}")
     chosen = list(specs) if "all" in names else names
-    pre = PRESETS[preset]
+    pre = presets()[preset]
     out = []
     for name in chosen:
-        resolved = resolve(specs[name], {}, False) if not pre["rescale"] else \
-            {k: v for k, v in resolve(specs[name], pre["overrides"], True).items()
+        resolved = resolve(specs[name], {}, False) if not pre.extras.rescale else \
+            {k: v for k, v in resolve(specs[name], pre.overrides, True).items()
              if k in specs[name].overrides or k == "model.m0" and specs[name].capacity_matched}
         for seed in range(seeds):
             out.append((f"{name}__seed{seed}", {**resolved, "train.seed": seed}))
@@ -77,28 +51,15 @@ def list_specs() -> str:
 
 def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
     """Test-split error of predicting the mean training spectrum (x1e-3, baseline weights)."""
-    import torch
-
-    from xane3.baseline import dataset_mean_spectrum
+    from xane3.baseline import baseline_scores
     from xane3.data.dataset import load_dataset
-    from xane3.data.splits import split_indices
-    from xane3.train.loss import loss_terms
+    from xane3.data.splits import splits_of
 
     ds = load_dataset(cfg.data)
-    d = cfg.data
-    s = split_indices(ds.group_labels(d.split), d.split, d.val_fraction, d.test_fraction, d.split_seed)
-    spec = np.stack([x.spectrum for x in ds.samples])
-    mask = np.stack([x.mask for x in ds.samples])
-    mean = dataset_mean_spectrum(ds, s["train"])
-    ref = torch.as_tensor(np.nan_to_num(spec[s["test"]]))
-    m = torch.as_tensor(mask[s["test"]])
-    pred = torch.as_tensor(mean).expand_as(ref)
-    terms = {k: float(a / max(float(n), 1.0)) for k, (a, n) in loss_terms(pred, ref, m).items()}
-    t = Config().train
-    out = {"spectrum": terms["spectrum"] * 1e3, "gradient": t.lambda_grad * terms["gradient"] * 1e3,
-           "curvature": t.lambda_curv * terms["curvature"] * 1e3}
-    out["total"] = combine(terms, t.lambda_grad, t.lambda_curv) * 1e3
-    return out
+    s, t = splits_of(ds, cfg.data), Config().train
+    terms = baseline_scores(ds, s["train"], s["test"], t.lambda_grad, t.lambda_curv)
+    return {"spectrum": terms["spectrum"] * 1e3, "gradient": t.lambda_grad * terms["gradient"] * 1e3,
+            "curvature": t.lambda_curv * terms["curvature"] * 1e3, "total": terms["total"] * 1e3}
 
 
 def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: str,
@@ -131,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("specs", nargs="*", default=["all"], help="spec names or 'all' (default)")
     p.add_argument("--list", action="store_true", help="print every spec with its diff and exit")
-    p.add_argument("--preset", default="paper", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="paper", choices=sorted(presets()),
+                   help="ablations/presets: " + listing("", PRESET_DIR, RunPreset))
     p.add_argument("--seeds", type=int, help="seeds per spec (preset default: 3)")
     p.add_argument("--gpus", type=float, default=0)
     p.add_argument("--gpus-per-trial", type=float)
@@ -148,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print(list_specs())
         return 0
-    pre = PRESETS[args.preset]
-    seeds = args.seeds or pre["seeds"]
+    pre = presets()[args.preset]
+    seeds = args.seeds or pre.extras.seeds
     if args.results_dir is None:
         args.results_dir = "runs/ablations-results" if args.preset == "smoke" else "results"
     try:
@@ -163,10 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                       cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                       wandb=args.wandb, results_table="ablations", preset_name=None, data=args.data,
-                      extra=pre["overrides"], results_dir=args.results_dir,
+                      extra=pre.overrides, results_dir=args.results_dir,
                       experiments_dir=args.experiments_dir)
     wall = time.perf_counter() - t0
-    base = dict(pre["overrides"], **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
+    base = dict(pre.overrides, **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
     command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
     print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
     failed = rows[rows["status"] == "failed"]

@@ -11,13 +11,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from xane3.config import Config, with_overrides
 from xane3.model import XANE3
+from xane3.overlays import load_overlay, overlays
 
 SPEC_DIR = Path(__file__).parent / "specs"
-ALLOWED = {"description", "paper_row", "overrides", "capacity_matched"}
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class SpecFields:
+    """What a spec file holds beside the overlay's description and overrides."""
+
+    paper_row: str | None = None
+    capacity_matched: bool = False
+
+
+@dataclass(frozen=True)
+class RunPreset:
+    """An ablation preset's own fields: seeds per spec, and whether capacity-matched specs
+    re-pick m0 when the preset shrinks the widths."""
+
+    seeds: int = 3
+    rescale: bool = False
 
 
 @dataclass
@@ -31,25 +47,15 @@ class Spec:
 
 
 def load_spec(path: Path) -> Spec:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path}: unreadable spec ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a spec must be a mapping")
-    unknown = set(raw) - ALLOWED
-    if unknown:
-        raise ValueError(f"{path}: unknown spec keys {sorted(unknown)}; allowed: {sorted(ALLOWED)}")
-    overrides = raw.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise ValueError(f"{path}: 'overrides' must be a mapping of config keys")
-    spec = Spec(path.stem, str(raw.get("description", "")), dict(overrides),
-                raw.get("paper_row"), bool(raw.get("capacity_matched", False)), path)
-    try:
-        with_overrides(Config(), spec.overrides)
-    except (KeyError, ValueError, TypeError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
-    return spec
+    """One spec file, through the one overlay loader (unknown fields and keys are errors)."""
+    o = load_overlay(path, SpecFields)
+    return Spec(o.name, o.description, o.overrides, o.extras.paper_row,
+                bool(o.extras.capacity_matched), o.source)
+
+
+def presets() -> dict[str, Any]:
+    """``ablations/presets/*.yaml``: name -> Overlay (``extras`` a :class:`RunPreset`)."""
+    return overlays(PRESET_DIR, RunPreset)
 
 
 def load_specs(spec_dir: Path = SPEC_DIR) -> dict[str, Spec]:

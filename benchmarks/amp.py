@@ -41,10 +41,11 @@ def _predictions(model, loader, device: torch.device, amp: bool) -> tuple[np.nda
 
 
 def run(args) -> dict:
-    from xane3.config import Config, preset, with_overrides
+    from xane3.config import Config, with_overrides
     from xane3.data.dataset import load_dataset
     from xane3.data.loader import SpectrumLoader
-    from xane3.data.splits import split_indices
+    from xane3.data.splits import splits_of
+    from xane3.overlays import preset
     from xane3.train import fit
     from xane3.train.accel import resolve_device
     from xane3.train.trainer import evaluate
@@ -68,9 +69,7 @@ def run(args) -> dict:
                           "test_spectrum": res.test["spectrum"], "test_total": res.test["total"],
                           "epoch_s": float(np.median([h["epoch_time_s"] for h in res.history])),
                           "model": res.model}
-    d = cfg.data
-    splits = split_indices(ds.group_labels(d.split), d.split, d.val_fraction, d.test_fraction,
-                           d.split_seed)
+    splits = splits_of(ds, cfg.data)
     model = runs["fp32"]["model"]
     loader = SpectrumLoader(ds, splits["val"] + splits["test"], cfg.train.batch_size,
                             geometry=model.geometry.cpu())

@@ -38,10 +38,10 @@ TRAIN_MOLECULES = 3263  # 80 % of the 4,079 XANESNET molecules (benchmarks.xanes
 
 def run_variant(args) -> dict:
     """Child process: ``warmup + steps`` training steps, then inference over the subset."""
-    from benchmarks.xanesnet import XANESNET_TARGET
-    from xane3.config import Config, preset, with_overrides
+    from xane3.config import Config, with_overrides
     from xane3.data.dataset import load_dataset
     from xane3.data.loader import SpectrumLoader
+    from xane3.overlays import compose
     from xane3.train.accel import forward_fn, resolve_device, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
     from xane3.train.optim import make_optimizer
@@ -49,7 +49,7 @@ def run_variant(args) -> dict:
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
     device = resolve_device(args.device)
-    cfg = with_overrides(Config(), {**preset(args.preset), **XANESNET_TARGET, "data.db": args.db,
+    cfg = with_overrides(Config(), {**compose(args.preset, "xanesnet"), "data.db": args.db,
                                     "data.subset": args.molecules, **VARIANTS[args.variant]})
     ds = load_dataset(cfg.data)
     edges = float(np.mean([g.edge_index.shape[1] for g in ds.graphs]))

@@ -35,11 +35,12 @@ VARIANTS = ("eager", "compile", "amp", "cueq")
 
 def run_variant(args) -> dict:
     """Child process: time ``warmup + steps`` training steps of one variant."""
-    from xane3.config import Config, preset, with_overrides
+    from xane3.config import Config, with_overrides
     from xane3.data.dataset import load_dataset
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
     from xane3.model.backend import cuda_kernels_available
+    from xane3.overlays import preset
     from xane3.train.accel import autocast, forward_fn, resolve_device, to_device
     from xane3.train.loss import combine, loss_terms, mean_of
 

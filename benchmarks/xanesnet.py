@@ -18,14 +18,9 @@ spectrum on val and holdout. OUT gets ``default.pt``, ``searched.pt``,
 ``summary.json`` (configs, wall times, trials) and ``search/`` (Tune state,
 Parquet trial tables).
 
-Presets: ``cpu`` (default; ~25 min on 2 cores: 800 molecules, the cpu model,
-5 epochs, 4 trials of a small lr / width / basis space), ``paper`` (all 4,079
-molecules, the default model and training, 16 trials; for GPUs: add ``--gpus N``,
-and ``--gpus-per-trial 0.25`` to pack trials),
-``full`` (all 4,079 molecules on a 2-core CPU: the cpu widths with the
-channel-wise tensor product as the default, 10 ASHA trials of the ``molecules``
-space, 6 epochs; hours: run it in the background and continue it with
-``--name NAME --resume``), ``tiny`` (a smoke test in about a minute).
+Presets (``benchmarks/xanesnet_presets/*.yaml``, listed by ``--help``): ``cpu`` (the
+default, ~25 min on 2 cores), ``paper`` (for GPUs), ``full`` (all molecules on a 2-core
+CPU, hours, resumable) and ``tiny`` (a smoke test).
 """
 
 from __future__ import annotations
@@ -36,7 +31,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,26 +45,18 @@ from benchmarks.xanesnet_steps import (  # noqa: F401 - the benchmark's API, use
 )
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.cli_common import add_quiet
+from xane3.overlays import experiment, listing, overlays
 from xane3.provenance import portable_path
 
-XANESNET_TARGET: dict[str, Any] = {
-    "data.normalization": "none", "data.energy_axis": "absolute",
-    "data.e_min": 7097.0, "data.e_max": 7172.0, "data.n_points": 226,
-    "data.split": "random", "data.val_fraction": 0.1, "data.test_fraction": 0.1,
-    # scored on raw spectrum MSE, so best.pt, early stopping, the plateau and the search's
-    # ranking use the validation spectrum MSE; the fixed-weight total is dominated by the
-    # gradient term on raw intensities on a 0.33 eV grid and chose worse spectra (issue 14)
-    "train.select_on": "spectrum",
-}
+PRESET_DIR = Path(__file__).parent / "xanesnet_presets"
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchPreset:
-    """How much of the set, which base config, how big a search."""
+    """A benchmark preset's own fields (``xanesnet_presets/<name>.yaml``) beside its overrides:
+    how much of the set, how big a search."""
 
-    n_molecules: int | None  # None: every molecule of the folder
-    base: str  # xane3.config preset the model and training start from
-    overrides: dict[str, Any] = field(default_factory=dict)
+    n_molecules: int | None = None  # None: every molecule of the folder
     space: str = "width_lr_small"
     trials: int = 4  # the default config is the first of them
     cpus_per_trial: float = 1.0
@@ -79,18 +66,14 @@ class BenchPreset:
     final_epochs: int | None = None
 
 
-PRESETS: dict[str, BenchPreset] = {
-    "cpu": BenchPreset(800, "cpu", {"train.epochs": 5}, "width_lr_small", 4),
-    "paper": BenchPreset(None, "paper", {}, "width_lr", 16),
-    "tiny": BenchPreset(24, "tiny", {"train.epochs": 1, "train.max_steps_per_epoch": 2},
-                        "width_lr_small", 2),
-    # all 4,079 molecules on a 2-core CPU: the cpu widths with the channel-wise TP as the
-    # enqueued default (8x faster a step than the full TP there), ASHA over the molecules space
-    # Trials see 60 batches (960 molecules) an epoch: a search budget of ~1.8 passes per trial
-    "full": BenchPreset(None, "cpu", {"model.tensor_product": "channelwise", "train.epochs": 6,
-                                      "train.max_steps_per_epoch": 60},
-                        "molecules", 10, 1.0, "asha", final_epochs=40),
-}
+def presets() -> dict[str, Any]:
+    """name -> Overlay (``overrides``: its base preset's, then its own; ``extras``: BenchPreset)."""
+    return overlays(PRESET_DIR, BenchPreset)
+
+
+def base_overrides(preset_name: str) -> dict[str, Any]:
+    """The preset's overrides, then the XANESNET experiment's (axis, split, selection)."""
+    return {**presets()[preset_name].overrides, **experiment("xanesnet")}
 
 
 def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecules: int | None = -1,
@@ -102,10 +85,11 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     from benchmarks.xanesnet_eval import evaluate_checkpoints, markdown_table
     from search.run import run_search
     from search.trainable import OBJECTIVE
-    from xane3.config import Config, preset, with_overrides
+    from xane3.config import Config, with_overrides
     from xane3.train.checkpoint import read_checkpoint
 
-    bench = PRESETS[preset_name]
+    overlay = presets()[preset_name]
+    bench = overlay.extras
     t0 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     n = bench.n_molecules if n_molecules == -1 else n_molecules
@@ -118,7 +102,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     write_text_atomic(out / "molecules.txt", "".join(f"{x.stem}\n" for x, _ in pairs))
     t_data = time.perf_counter() - t0
     print(f"data: {data['ingested']} of {data['molecules']} molecules -> {db} ({t_data:.0f} s)")
-    base = {**preset(bench.base), **bench.overrides, **XANESNET_TARGET, "data.split_seed": seed,
+    base = {**base_overrides(preset_name), "data.split_seed": seed,
             **(extra or {})}
     if epochs is not None:
         base["train.epochs"] = epochs
@@ -157,7 +141,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     configs = {k: read_checkpoint(p)["config"] for k, p in ckpts.items()}
     default_flat = Config().flat()
     result = {
-        "preset": preset_name, "bench": asdict(bench), "train_dir": portable_path(train), "data": data,
+        "preset": preset_name, "bench": {**asdict(bench), "overrides": overlay.overrides}, "train_dir": portable_path(train), "data": data,
         "search": {"experiment": name, "dir": portable_path(exp_dir), "space": bench.space,
                    "trials": int(len(table)), "default_point": point,
                    "default_trial": default["trial_id"], "best_trial": best["trial_id"],
@@ -185,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", required=True, type=Path, help="XANESNET folder with xyz/ and xanes/")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="default cpu")
+    p.add_argument("--preset", choices=sorted(presets()), default="cpu",
+                   help="benchmarks/xanesnet_presets (default cpu): "
+                   + listing("", PRESET_DIR, BenchPreset))
     p.add_argument("--n-molecules", type=int, default=-1,
                    help="molecules drawn from the folder (default: the preset's; 0 = all)")
     p.add_argument("--epochs", type=int, help="epochs per trial (default: the preset's)")

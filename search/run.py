@@ -29,9 +29,9 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
-from xane3.cli_common import add_quiet
-from xane3.cli_common import parse_set
-from xane3.config import PRESETS, Config
+from xane3.cli_common import add_quiet, parse_set
+from xane3.config import Config
+from xane3.overlays import experiment, listing, names
 
 
 class SpaceFn:
@@ -241,7 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: <experiment dir>/optuna.journal; SQLite refused for parallel trials)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="offline")
     p.add_argument("--seed", type=int, default=0, help="TPE sampler and training seed")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="paper", help="base config (xane3.config.PRESETS)")
+    p.add_argument("--preset", choices=names("preset"), default="paper",
+                   help="base config (xane3/conf/preset): " + listing("preset"))
+    p.add_argument("--experiment", help="overlay after the preset: a name in xane3/conf/experiment ("
+                   + ", ".join(names("experiment")) + ") or a .yaml overlay file")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="extra base override, e.g. train.max_steps_per_epoch=4 (repeatable)")
     p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")
@@ -255,10 +258,11 @@ def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
     try:
+        extra = {**(experiment(a.experiment) if a.experiment else {}), **parse_set(a.set)}
         exp_dir = run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
                    cpus_per_trial=a.cpus_per_trial, max_epochs=a.max_epochs, scheduler=a.scheduler,
                    data=a.data, name=a.name, resume=a.resume, address=a.address, storage=a.storage,
-                   wandb=a.wandb, seed=a.seed, preset=a.preset, extra=parse_set(a.set),
+                   wandb=a.wandb, seed=a.seed, preset=a.preset, extra=extra,
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
                    verbose=0 if a.quiet else 1, user_set=parse_set(a.set))
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:

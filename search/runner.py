@@ -22,7 +22,8 @@ from search import claim
 from search.results import CostEstimate, TableWriter, read_table
 from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
+from xane3.overlays import preset
 from xane3.rayenv import private_ray_auth
 
 # set when a search starts (never at import); a value the user exported wins

@@ -11,11 +11,14 @@ import torch
 import yaml
 
 from ablations import specs as specmod
-from ablations.run import PRESETS, main, plan
+from ablations.run import main, plan
+from ablations.specs import presets
 from ablations.table import ci95, score_rows, summarise
 from xane3.config import Config, with_overrides
 from xane3.model import XANE3
 from xane3.testing import assert_invariant_spectra, feo_slab
+
+PRESETS = presets()
 
 SPECS = specmod.load_specs()
 EXPECTED = {"baseline", "no_derivative_loss", "no_global_background", "no_gated_residual",
@@ -45,15 +48,15 @@ def test_spec_diff_is_exactly_what_it_declares(name) -> None:
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_every_spec_model_is_invariant(name) -> None:
     torch.manual_seed(0)
-    cfg = with_overrides(Config(), {**PRESETS["smoke"]["overrides"], **SPECS[name].overrides})
+    cfg = with_overrides(Config(), {**PRESETS["smoke"].overrides, **SPECS[name].overrides})
     model = XANE3(cfg.model)
     assert_invariant_spectra(model, feo_slab(seed=1), absorber=0, dtype=torch.float64)
 
 
 def test_scalar_only_spec_is_capacity_matched_under_reduced_presets() -> None:
     (label, over), *_ = plan(["no_tensorial_features"], "cpu", 1)
-    base = with_overrides(Config(), PRESETS["cpu"]["overrides"])
-    variant = with_overrides(Config(), {**PRESETS["cpu"]["overrides"], **over})
+    base = with_overrides(Config(), PRESETS["cpu"].overrides)
+    variant = with_overrides(Config(), {**PRESETS["cpu"].overrides, **over})
     nb, nv = specmod.count_parameters(base), specmod.count_parameters(variant)
     assert not variant.model.tensorial and abs(nv - nb) / nb < 0.1
     assert label == "no_tensorial_features__seed0"
@@ -65,7 +68,7 @@ def test_unknown_keys_are_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="layer_nrom"):
         specmod.load_spec(bad)
     bad.write_text(yaml.safe_dump({"overide": {}}))
-    with pytest.raises(ValueError, match="unknown spec keys"):
+    with pytest.raises(ValueError, match="unknown field"):
         specmod.load_spec(bad)
     with pytest.raises(KeyError, match="no_such_spec"):
         plan(["no_such_spec"], "smoke", 1)
@@ -92,7 +95,7 @@ def test_smoke_run_all_writes_table_and_resume_skips(small_real_db, tmp_path, ca
             "--name", "smoke"]
     assert main(args) == 0
     rows = pd.read_parquet(tmp_path / "results" / "ablations.parquet")
-    assert len(rows) == len(SPECS) * PRESETS["smoke"]["seeds"]
+    assert len(rows) == len(SPECS) * PRESETS["smoke"].extras.seeds
     assert set(rows["label"].str.split("__seed").str[0]) == set(SPECS)
     md = (tmp_path / "results" / "table1_smoke.md").read_text()
     for name in SPECS:

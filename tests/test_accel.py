@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.dataset import XASDataset
 from xane3.data.graphs import StructureGraph, collate
 from xane3.data.loader import SpectrumLoader
 from xane3.model import XANE3
+from xane3.overlays import preset
 from xane3.testing import feo_slab
 from xane3.train import fit
 from xane3.train.accel import CompiledForward, autocast, forward_fn, pin_memory_for, to_device

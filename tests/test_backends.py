@@ -13,10 +13,11 @@ import warnings
 import pytest
 import torch
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.graphs import StructureGraph, collate
 from xane3.model import XANE3
 from xane3.model.backend import cuequivariance_available
+from xane3.overlays import preset
 from xane3.testing import assert_invariant_spectra, feo_slab, predict_groups
 
 needs_cueq = pytest.mark.skipif(

@@ -10,7 +10,8 @@ import pytest
 from ase.io import write
 
 from xane3.calibration import GAUSS_2SIGMA, coverage, fit_scale, main
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
+from xane3.overlays import preset
 from xane3.train import fit
 
 

@@ -7,10 +7,11 @@ import torch
 from e3nn import o3
 from e3nn.util.test import assert_equivariant
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.model import XANE3
 from xane3.model.channelwise import ChannelwiseTensorProduct, channelwise_paths
 from xane3.model.interaction import InteractionBlock
+from xane3.overlays import preset
 
 IRREPS = o3.Irreps("8x0e+4x1o+2x2e")
 SH = o3.Irreps.spherical_harmonics(2)

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from xane3 import compare_experiment
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.evaluate import breakdown, main
+from xane3.overlays import preset
 from xane3.train import fit
 from xane3.train.checkpoint import read_checkpoint
 

@@ -8,7 +8,7 @@ from conftest import REPO
 
 # lower first; a module may import from its own layer and any earlier one
 LAYERS = [
-    ("base", ["xane3/objective.py", "xane3/atomic.py", "xane3/config.py", "xane3/presets.py",
+    ("base", ["xane3/objective.py", "xane3/atomic.py", "xane3/config.py", "xane3/overlays.py",
               "xane3/provenance.py", "xane3/rayenv.py", "xane3/broadening.py",
               "xane3/cli_common.py"]),
     ("data", ["xane3/data/"]),

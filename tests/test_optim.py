@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from xane3.config import Config, TrainConfig, preset, with_overrides
+from xane3.config import Config, TrainConfig, with_overrides
 from xane3.model import XANE3
+from xane3.overlays import preset
 from xane3.train.optim import make_optimizer, parameter_groups, restore_rng, rng_states
 
 XANESNET_AXIS = {"data.normalization": "none", "data.energy_axis": "absolute",

@@ -15,10 +15,11 @@ from ase.build import bulk
 from ase.io import read, write
 from conftest import REPO
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.ensemble import ensemble_members, load_ensemble, top_k
 from xane3.inference import predict
 from xane3.model import XANE3
+from xane3.overlays import preset
 from xane3.predict_cli import main
 from xane3.train.checkpoint import load_checkpoint, save_checkpoint
 

@@ -18,15 +18,15 @@ import torch
 from ase.build import bulk
 from ase.io import write
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.dataset import XASDataset
 from xane3.data.readers.xanesnet import HEADER, read_xanesnet_pair, read_xanesnet_xyz, xanesnet_pairs
 from xane3.model import XANE3
+from xane3.overlays import experiment, preset
 from xane3.predict_cli import main
 from xane3.train.checkpoint import save_checkpoint
 
-XANESNET_TARGET = {"data.normalization": "none", "data.energy_axis": "absolute",
-                   "data.e_min": 7097.0, "data.e_max": 7172.0, "data.n_points": 226}
+XANESNET_TARGET = experiment("xanesnet")  # its axis, split and selection
 
 
 def make_ckpt(path: Path, overrides: dict, e0_stats: tuple[float, float] | None = (7120.0, 3.0)) -> Path:

@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 from ase.db import connect
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.database import ingest, iter_rows
 from xane3.data.dataset import XASDataset
 from xane3.data.readers.fdmnes import read_fdmnes_output
 from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
+from xane3.overlays import experiment, preset
 
-XANESNET_TARGET = {"data.normalization": "none", "data.energy_axis": "absolute",
-                   "data.e_min": 7097.0, "data.e_max": 7172.0, "data.n_points": 226}
+XANESNET_TARGET = experiment("xanesnet")  # its axis, split and selection
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.dataset import XASDataset
+from xane3.overlays import preset
 from xane3.train import fit, load_checkpoint
 from xane3.train.checkpoint import read_checkpoint
 from xane3.train.schedule import derivative_factor

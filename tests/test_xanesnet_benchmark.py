@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from benchmarks.xanesnet import PRESETS, XANESNET_TARGET, build_parser, default_point, select_pairs
+from benchmarks.xanesnet import base_overrides, build_parser, default_point, presets, select_pairs
 from benchmarks.xanesnet_eval import (
     markdown_table,
     scale_tail,
     spectrum_scores,
     summarize_scores,
 )
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.metrics import pearson_rows
 
 
@@ -69,10 +69,10 @@ def test_build_db_is_atomic(shared_data: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.txt", "xanesnet.db"]
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", sorted(presets()))
 def test_each_preset_default_config_is_a_point_of_its_space(name: str) -> None:
-    bench = PRESETS[name]
-    base = {**preset(bench.base), **bench.overrides, **XANESNET_TARGET}
+    bench = presets()[name].extras
+    base = base_overrides(name)
     cfg = with_overrides(Config(), base)
     assert (cfg.data.e_min, cfg.data.e_max, cfg.data.n_points) == (7097.0, 7172.0, 226)
     assert (cfg.model.e_min, cfg.model.n_points) == (7097.0, 226)

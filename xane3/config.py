@@ -288,6 +288,3 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
                            f"and graph); set {DERIVED[key]} instead")
     out.model = dataclasses.replace(out.model, **derived)
     return out
-
-
-from xane3.presets import PRESETS, preset, variant  # noqa: E402,F401 - presets.py: plain dicts

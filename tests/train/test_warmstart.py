@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from xane3.config import Config, preset, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.data.dataset import XASDataset
+from xane3.overlays import preset
 from xane3.train import fit
 from xane3.train.checkpoint import read_checkpoint
 

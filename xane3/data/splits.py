@@ -66,3 +66,10 @@ def split_indices(
             "use more data or the 'random' split"
         )
     return {k: sorted(v) for k, v in out.items()}
+
+
+def splits_of(dataset, d) -> dict[str, list[int]]:
+    """The split a run of ``d`` (a DataConfig) uses on ``dataset``: what trainer, evaluation
+    and benchmarks all call, so a held-out spectrum is the same one everywhere."""
+    return split_indices(dataset.group_labels(d.split), d.split, d.val_fraction, d.test_fraction,
+                         d.split_seed)

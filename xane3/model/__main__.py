@@ -7,19 +7,22 @@ import json
 from collections import Counter
 
 from xane3.cli_common import parse_set
-from xane3.config import Config, variant, with_overrides
+from xane3.config import Config, with_overrides
 from xane3.model import XANE3
+from xane3.overlays import compose, listing
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.model", description=__doc__)
     p.add_argument("--summary", action="store_true", help="print the model summary (default)")
-    p.add_argument("--variant", default="default", help="default | scalar_only")
+    p.add_argument("--preset", help="xane3/conf/preset: " + listing("preset"))
+    p.add_argument("--experiment", help="a .yaml overlay after the preset, e.g. "
+                   "ablations/specs/no_tensorial_features.yaml (the scalar-only backbone)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="config override, e.g. model.m0=16 (repeatable)")
     args = p.parse_args(argv)
     try:
-        cfg = with_overrides(Config(), {**variant(args.variant), **parse_set(args.set)})
+        cfg = with_overrides(Config(), compose(args.preset, args.experiment, parse_set(args.set)))
     except (KeyError, ValueError) as exc:
         p.error(str(exc))
     model = XANE3(cfg.model)
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, prm in model.named_parameters():
         parts[name.split(".")[0] if not name.startswith("blocks") else "blocks." + name.split(".")[2]] += prm.numel()
     print(json.dumps({
-        "variant": args.variant,
+        "preset": args.preset, "experiment": args.experiment,
         "parameters": model.num_parameters(),
         "hidden_irreps": str(model.hidden_irreps),
         "sh_irreps": str(model.geometry.sh_irreps),

@@ -11,14 +11,14 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_quiet
-from xane3.cli_common import parse_set
-from xane3.config import Config, preset, with_overrides
+from xane3.cli_common import add_quiet, parse_set
+from xane3.config import Config, with_overrides
+from xane3.overlays import compose, listing
 
 
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.load(args.config) if args.config else Config()
-    overrides = preset(args.preset) if args.preset else {}
+    overrides = compose(args.preset, args.experiment)
     if args.db:
         overrides["data.db"] = args.db
     if args.epochs is not None:
@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", help="JSON config (e.g. a search's best_config.json)")
     p.add_argument("--db", help="ASE DB from `python -m xane3.data ingest` (default: embedded set)")
     p.add_argument("--out", required=True, help="run directory")
-    p.add_argument("--preset", help="paper (default settings) | tiny (smoke runs)")
+    p.add_argument("--preset", help="xane3/conf/preset: " + listing("preset"))
+    p.add_argument("--experiment", help="applied after the preset: xane3/conf/experiment ("
+                   + listing("experiment").split(" (")[0] + ") or a .yaml overlay file, e.g. "
+                   "ablations/specs/no_layer_norm.yaml")
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")

@@ -26,7 +26,7 @@ from xane3.baseline import baseline_scores
 from xane3.config import Config
 from xane3.data.dataset import XASDataset, load_dataset
 from xane3.data.loader import SpectrumLoader
-from xane3.data.splits import split_indices
+from xane3.data.splits import splits_of
 from xane3.model import XANE3
 from xane3.objective import TRAIN_TERMS
 from xane3.train.accel import autocast, forward_fn, pin_memory_for, resolve_device, to_device
@@ -186,9 +186,7 @@ def fit(
         # multi-threaded scatter sums are order-dependent on CPU; this makes runs repeatable
         torch.use_deterministic_algorithms(True, warn_only=True)
     dataset = dataset if dataset is not None else load_dataset(cfg.data)
-    d = cfg.data
-    splits = split_indices(dataset.group_labels(d.split), d.split, d.val_fraction,
-                           d.test_fraction, d.split_seed)
+    splits = splits_of(dataset, cfg.data)
     model = build_model(cfg, dataset, splits["train"]).to(device)
     geometry = copy.deepcopy(model.geometry).cpu()  # cached edge features live on CPU
     mk = dict(mode=t.batching, geometry=geometry, seed=t.seed, pin_memory=pin_memory_for(device))

@@ -1,0 +1,93 @@
+"""One overlay mechanism: every preset, experiment, spec and benchmark target loads through it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from conftest import REPO
+
+from xane3.config import Config, with_overrides
+from xane3.overlays import CONF_DIR, compose, experiment, find, load_overlay, overlays, preset
+
+
+def test_every_overlay_file_in_the_repository_loads() -> None:
+    from ablations.specs import PRESET_DIR, SPEC_DIR, RunPreset, SpecFields
+    from benchmarks.xanesnet import PRESET_DIR as BENCH_DIR
+    from benchmarks.xanesnet import BenchPreset
+
+    kinds = [(CONF_DIR / "preset", None), (CONF_DIR / "experiment", None), (SPEC_DIR, SpecFields),
+             (PRESET_DIR, RunPreset), (BENCH_DIR, BenchPreset)]
+    loaded = {d.name: overlays(d, extras) for d, extras in kinds}
+    assert set(loaded["preset"]) == {"paper", "cpu", "tiny"} and "xanesnet" in loaded["experiment"]
+    assert all(o.description for group in loaded.values() for o in group.values())
+    files = {p for d, _ in kinds for p in d.glob("*.yaml")}
+    assert len(files) == sum(len(g) for g in loaded.values())
+
+
+def test_composition_order_and_bases() -> None:
+    merged = compose("cpu", "xanesnet", {"train.lr": 5e-4})
+    assert merged["model.m0"] == 16 and merged["data.n_points"] == 226 and merged["train.lr"] == 5e-4
+    from benchmarks.xanesnet import presets
+
+    full = presets()["full"]  # base: [cpu], then its own epochs
+    assert full.overrides["model.m0"] == preset("cpu")["model.m0"]
+    assert full.overrides["train.epochs"] == 6 != preset("cpu")["train.epochs"]
+    assert full.extras.final_epochs == 40 and full.extras.scheduler == "asha"
+
+
+def test_train_cli_composes_preset_experiment_and_set() -> None:
+    import argparse
+
+    from xane3.train.__main__ import build_config
+
+    args = argparse.Namespace(config=None, preset="tiny", experiment="xanesnet", db=None, epochs=3,
+                              set=["train.lr=5e-4"])
+    cfg = build_config(args)
+    assert (cfg.model.m0, cfg.data.n_points, cfg.train.epochs, cfg.train.lr) == (8, 226, 3, 5e-4)
+    assert cfg.train.select_on == "spectrum"
+    spec = REPO / "ablations/specs/no_layer_norm.yaml"  # an ablation spec as an experiment file
+    args.experiment = str(spec)
+    assert build_config(args).model.layer_norm is False
+
+
+def test_bad_overlays_name_the_file(tmp_path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(yaml.safe_dump({"overrides": {"model.layer_nrom": False}}))
+    with pytest.raises(ValueError, match=re.escape(str(bad)) + ".*layer_nrom"):
+        load_overlay(bad)
+    bad.write_text(yaml.safe_dump({"overide": {}}))
+    with pytest.raises(ValueError, match="typo.yaml: unknown field.*overide"):
+        load_overlay(bad)
+    bad.write_text(yaml.safe_dump({"base": ["cpuu"]}))
+    with pytest.raises(ValueError, match="unknown preset 'cpuu'; known: cpu, paper, tiny"):
+        load_overlay(bad)
+    bad.write_text("overrides: [1, 2")
+    with pytest.raises(ValueError, match="unreadable overlay"):
+        load_overlay(bad)
+    with pytest.raises(KeyError, match="unknown experiment 'xanesnett'; known: xanesnet"):
+        experiment("xanesnett")
+    with pytest.raises(FileNotFoundError, match="no such experiment file"):
+        find(CONF_DIR / "experiment", str(tmp_path / "none.yaml"), "experiment")
+
+
+def test_table1_cpu_preset_is_the_one_its_committed_table_ran() -> None:
+    """Moving the ablation presets into YAML changed no number: the committed Table 1 header
+    records the overrides it ran with."""
+    from ablations.specs import presets
+
+    text = (REPO / "results/table1_ablations-cpu.md").read_text()
+    recorded = json.loads(re.search(r"Preset overrides: `(\{.*\})`", text).group(1))
+    assert presets()["cpu"].overrides == recorded
+    with_overrides(Config(), recorded)
+
+
+def test_help_lists_the_overlays(capsys) -> None:
+    from xane3.train.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "tiny (a tiny model for tests" in text and "(xanesnet)" in text
