@@ -43,8 +43,8 @@ def run_variant(args) -> dict:
     from xane3.data.loader import SpectrumLoader
     from xane3.overlays import compose
     from xane3.train.accel import forward_fn, resolve_device, to_device
-    from xane3.train.loss import combine, loss_terms, mean_of
     from xane3.train.optim import make_optimizer
+    from xane3.train.step import train_step
     from xane3.train.trainer import build_model
 
     torch.set_num_threads(args.threads or torch.get_num_threads())
@@ -66,13 +66,7 @@ def run_variant(args) -> dict:
 
     def step(chunk) -> None:
         batch, tgt = to_device(*loader.make_batch(chunk)[:2], device)
-        model.train()
-        out = forward(batch)
-        terms = {k: mean_of(v) for k, v in loss_terms(out["spectrum"], tgt["spectrum"], tgt["mask"]).items()}
-        loss = combine(terms, cfg.train.lambda_grad, cfg.train.lambda_curv, 0.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, batch, tgt, opt, cfg.train, device, forward=forward)  # the trainer's
         sync(device)
 
     times = []

@@ -42,7 +42,8 @@ def run_mode(args) -> dict:
     from xane3.data.loader import SpectrumLoader
     from xane3.model import XANE3
     from xane3.train.accel import forward_fn, resolve_device, to_device
-    from xane3.train.loss import combine, loss_terms, mean_of
+    from xane3.train.optim import make_optimizer
+    from xane3.train.step import train_step
 
     torch.manual_seed(0)
     device = resolve_device(args.device)
@@ -52,7 +53,7 @@ def run_mode(args) -> dict:
     geometry = None if args.mode == "plain" else XANE3(cfg.model).geometry
     mode = "structure" if args.mode == "structure" else "absorber"
     loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, mode=mode, geometry=geometry)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    opt = make_optimizer(model, cfg.train)
     chunks = batches(ds, args.warmup + args.steps, args.batch_size)
     n_spec = n_struct = 0
     elapsed = 0.0
@@ -60,12 +61,7 @@ def run_mode(args) -> dict:
         t0 = time.perf_counter()
         batch, tgt, _ = loader.make_batch(chunk)  # batch assembly is part of the cost
         batch, tgt = to_device(batch, tgt, device)  # as the training loop moves them
-        out = forward(batch)
-        terms = {key: mean_of(v) for key, v in loss_terms(out["spectrum"], tgt["spectrum"], tgt["mask"]).items()}
-        loss = combine(terms, 150.0, 200.0, 0.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, batch, tgt, opt, cfg.train, device, forward=forward)  # the trainer's
         sync(device)
         if k >= args.warmup:
             elapsed += time.perf_counter() - t0

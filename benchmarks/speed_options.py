@@ -42,7 +42,8 @@ def run_variant(args) -> dict:
     from xane3.model.backend import cuda_kernels_available
     from xane3.overlays import preset
     from xane3.train.accel import autocast, forward_fn, resolve_device, to_device
-    from xane3.train.loss import combine, loss_terms, mean_of
+    from xane3.train.optim import make_optimizer
+    from xane3.train.step import train_step
 
     warnings.filterwarnings("ignore", message=".*cuequivariance_ops_torch is not available.*")
     if args.threads:
@@ -52,14 +53,15 @@ def run_variant(args) -> dict:
             **({"data.db": args.db} if args.db else {})}
     if args.variant == "cueq":
         over["model.backend"] = "cuequivariance"
+    over["train.amp"] = args.variant == "amp"
     cfg = with_overrides(Config(), over)
     ds = load_dataset(cfg.data)
     torch.manual_seed(0)
     model = XANE3(cfg.model).to(device)
     forward = forward_fn(model, args.variant == "compile")
-    amp = args.variant == "amp"
+    amp = cfg.train.amp
     loader = SpectrumLoader(ds, range(len(ds)), args.batch_size, geometry=XANE3(cfg.model).geometry)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    opt = make_optimizer(model, cfg.train)
     chunks = batches(ds, args.warmup + args.steps, args.batch_size)
     first = to_device(*loader.make_batch(chunks[0])[:2], device)[0]
     t0 = time.perf_counter()
@@ -71,15 +73,7 @@ def run_variant(args) -> dict:
     for chunk in chunks:
         t0, c0 = time.perf_counter(), time.process_time()
         batch, tgt = to_device(*loader.make_batch(chunk)[:2], device)
-        model.train()
-        with autocast(device, amp):
-            out = forward(batch)
-        terms = {k: mean_of(v) for k, v in loss_terms(out["spectrum"].float(), tgt["spectrum"],
-                                                      tgt["mask"]).items()}
-        loss = combine(terms, 150.0, 200.0, 0.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, batch, tgt, opt, cfg.train, device, forward=forward)  # the trainer's
         sync(device)
         times.append(time.perf_counter() - t0)
         cpu_times.append(time.process_time() - c0)

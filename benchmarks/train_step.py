@@ -15,23 +15,22 @@ import time
 import torch
 
 from xane3.cli_common import parse_set
-from xane3.config import Config, with_overrides
+from xane3.config import Config, TrainConfig, with_overrides
 from xane3.data.graphs import StructureGraph, collate
 from xane3.model import XANE3
-from xane3.train.loss import combine, loss_terms, mean_of
+from xane3.train.optim import make_optimizer
+from xane3.train.step import train_step
 
 
-def step_times(model, batch, target, mask, steps: int) -> tuple[float, float]:
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+def step_times(model, batch, target, mask, steps: int, t: TrainConfig | None = None) -> tuple[float, float]:
+    """Median wall and process-CPU seconds of the trainer's own step (first one is warm-up)."""
+    t = t or TrainConfig()
+    opt = make_optimizer(model, t)
+    tgt = {"spectrum": target, "mask": mask}
     wall, cpu = [], []
     for k in range(steps + 1):
         w0, c0 = time.perf_counter(), time.process_time()
-        out = model(batch)
-        terms = {n: mean_of(v) for n, v in loss_terms(out["spectrum"], target, mask).items()}
-        loss = combine(terms, 150.0, 200.0, 0.0)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, batch, tgt, opt, t, torch.device("cpu"))
         if k:  # first step is warm-up
             wall.append(time.perf_counter() - w0)
             cpu.append(time.process_time() - c0)

@@ -44,3 +44,14 @@ def test_benchmark_batches_continue_past_one_epoch() -> None:
     first = np.concatenate(out[:per_epoch])
     assert len(set(first.tolist())) == len(first)
     assert not np.array_equal(first, np.concatenate(out[per_epoch:2 * per_epoch]))
+
+
+def test_speed_options_times_the_trainers_step() -> None:
+    """Issue 15: the benchmark runs ``xane3.train.step.train_step`` (amp, clip, E0 included),
+    so its eager and amp rows are the trainer's; one tiny step of each (~15 s)."""
+    out = subprocess.run([sys.executable, "-m", "benchmarks.speed_options", "--preset", "tiny",
+                          "--variants", "eager,amp", "--steps", "1", "--warmup", "0", "--subset", "16",
+                          "--repeat", "1"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert re.search(r"^eager\s+cpu\s+[\d,]+ params\s+median [\d.]+ s/step", out.stdout, re.M), out.stdout
+    assert re.search(r"^amp\s+cpu.*max\|pred - eager\| \S+", out.stdout, re.M), out.stdout

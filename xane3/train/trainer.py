@@ -29,20 +29,17 @@ from xane3.data.loader import SpectrumLoader
 from xane3.data.splits import splits_of
 from xane3.model import XANE3
 from xane3.objective import TRAIN_TERMS
-from xane3.train.accel import autocast, forward_fn, pin_memory_for, resolve_device, to_device
+from xane3.train.accel import forward_fn, pin_memory_for, resolve_device, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
-from xane3.train.loss import combine, e0_term, loss_terms, mean_of
+from xane3.train.loss import combine
 from xane3.train.optim import make_optimizer, rng_states
 from xane3.train.resume import restore_run
 from xane3.train.schedule import derivative_factor
+from xane3.train.step import TrainingDiverged, eval_sums, train_step  # noqa: F401 - re-exported
 from xane3.train.warmstart import warm_start
 
 RUN_FILES = ("metrics.parquet", "last.pt", "best.pt", "test.json")  # what a run writes
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
 
 
 @dataclass
@@ -96,22 +93,7 @@ def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.de
 
     ``forward`` is what runs the model (its compiled form, say); default ``model``.
     """
-    forward = forward or model
-    model.eval()
-    sums = {k: [0.0, 0.0] for k in ("spectrum", "gradient", "curvature", "e0")}
-    with torch.no_grad():
-        for batch, tgt, _ in loader:
-            batch, tgt = to_device(batch, tgt, device)
-            with autocast(device, cfg.train.amp):
-                out = forward(batch)
-            pred = out["spectrum"].float()
-            for k, (s, n) in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items():
-                sums[k][0] += float(s)
-                sums[k][1] += float(n)
-            if "e0" in out:
-                s, n = e0_term(out["e0"].float(), tgt["e0"], model.e0_mean, model.e0_std)
-                sums["e0"][0] += float(s) * float(model.e0_std)  # back to eV
-                sums["e0"][1] += float(n)
+    sums = eval_sums(model, loader, device, cfg.train.amp, forward)
     res = {k: (s / n if n else float("nan")) for k, (s, n) in sums.items()}
     t = cfg.train
     res["gradient_weighted"] = t.lambda_grad * res["gradient"]
@@ -124,34 +106,18 @@ def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.de
 
 def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar,
                  forward=None) -> dict[str, float]:
-    forward = forward or model
-    model.train()
-    t = cfg.train
     acc = {k: 0.0 for k in TRAIN_TERMS}
     n_batches = 0
     for batch, tgt, _ in loader:
         batch, tgt = to_device(batch, tgt, device)
-        with autocast(device, t.amp):
-            out = forward(batch)
-        pred = out["spectrum"].float()
-        terms = {k: mean_of(v) for k, v in loss_terms(pred, tgt["spectrum"], tgt["mask"]).items()}
-        if "e0" in out:
-            terms["e0"] = mean_of(e0_term(out["e0"].float(), tgt["e0"], model.e0_mean, model.e0_std))
-        loss = combine(terms, factor * t.lambda_grad, factor * t.lambda_curv, t.lambda_e0)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {float(loss.detach())} (lr={opt.param_groups[0]['lr']:.2e})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if t.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), t.grad_clip)
-        opt.step()
+        loss, terms = train_step(model, batch, tgt, opt, cfg.train, device, factor, forward)
         for k, v in terms.items():
-            acc[k] += float(v.detach())
-        acc["loss"] += float(loss.detach())
+            acc[k] += float(v)
+        acc["loss"] += float(loss)
         n_batches += 1
         if bar is not None:
             bar.update(int(batch.n_samples))
-            bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
+            bar.set_postfix(loss=f"{float(loss):.4g}")
     return {k: v / max(n_batches, 1) for k, v in acc.items()}
 
 
