@@ -24,7 +24,7 @@ from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
 from xane3.config import Config, with_overrides
 from xane3.overlays import preset
-from xane3.rayenv import private_ray_auth
+from xane3.rayenv import repo_pythonpath, start_ray
 
 # set when a search starts (never at import); a value the user exported wins
 TUNE_ENV = {
@@ -116,25 +116,11 @@ def git_commit() -> str:
 
 
 def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> bool:
-    """Join ``address`` or start a private instance (never a stray cluster); True if started here."""
-    import ray
-
+    """Ray for Tune (xane3.rayenv.start_ray) with Tune's settings; True if started here."""
     for key, value in TUNE_ENV.items():
         os.environ.setdefault(key, value)
-    if ray.is_initialized():
-        return False
-    env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-           "WANDB_SILENT": "true", "TQDM_DISABLE": "1"}
-    kw: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": True}
-    if address:
-        ray.init(address=address, **kw)
-    else:
-        # Ray 2.60's servers listen on every interface whatever node IP is given, so the private
-        # instance requires a token: a fresh secret per start, known to this process tree only
-        with private_ray_auth():
-            ray.init(address="local", num_cpus=num_cpus, num_gpus=gpus, include_dashboard=False,
-                     _node_ip_address="127.0.0.1", **kw)
-    return True
+    env = {"PYTHONPATH": repo_pythonpath(str(REPO)), "WANDB_SILENT": "true", "TQDM_DISABLE": "1"}
+    return start_ray(address, num_cpus=num_cpus, num_gpus=gpus, env_vars=env)
 
 
 def gpu_warning(gpus: float, address: str | None) -> str | None:

@@ -142,7 +142,7 @@ def test_search_on_cpu_writes_tables(ray8, tmp_path, small_real_db):
     best = trials.loc[trials["best_val_objective"].idxmin()]
     cfg = Config.load(exp_dir / "best_config.json")
     assert cfg.train.lr == pytest.approx(best["train.lr"]) and cfg.train.device == "auto"
-    cli = argparse.Namespace(config=str(exp_dir / "best_config.json"), preset=None, db=None,
+    cli = argparse.Namespace(config=str(exp_dir / "best_config.json"), preset=None, experiment=None, db=None,
                              epochs=None, set=None)  # what `--config FILE` alone parses to
     assert build_config(cli).to_dict() == cfg.to_dict()
 

@@ -37,3 +37,37 @@ def private_ray_auth() -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def repo_pythonpath(repo: str) -> str:
+    """``repo`` first, then the caller's PYTHONPATH: what Ray's workers need to import us."""
+    paths = [repo] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return os.pathsep.join(dict.fromkeys(paths))
+
+
+def start_ray(address: str | None = None, *, num_cpus: float | None = None,
+              num_gpus: float | None = None, env_vars: dict[str, str] | None = None,
+              py_modules: list[str] | None = None, log_to_driver: bool = True) -> bool:
+    """Join ``address`` or start a private local instance (never a stray cluster someone else
+    started); True when this call started Ray (so the caller shuts it down).
+
+    ``env_vars`` reach every worker; ``py_modules`` are shipped to the nodes of an existing
+    cluster, which may not hold this checkout. The local instance binds 127.0.0.1 and, since
+    Ray 2.60 listens on every interface anyway, runs in token mode (:func:`private_ray_auth`).
+    """
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return False
+    runtime_env: dict = {"env_vars": env_vars} if env_vars else {}
+    if address:
+        if py_modules:
+            runtime_env["py_modules"] = py_modules
+        ray.init(address=address, runtime_env=runtime_env or None, log_to_driver=log_to_driver)
+        return True
+    with private_ray_auth():
+        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", runtime_env=runtime_env or None,
+                 log_to_driver=log_to_driver)
+    return True

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -29,6 +28,7 @@ from xane3.atomic import atomic_path, write_text_atomic
 from xane3.data.readers.structures import geometry_problem
 from xane3.datagen import feff_runner as fr
 from xane3.datagen.structures import Slab, all_slabs
+from xane3.rayenv import repo_pythonpath, start_ray
 
 REPO = Path(__file__).resolve().parents[2]
 SHARD_DIR = REPO / "xane3" / "data" / "embedded_shards"
@@ -192,22 +192,6 @@ def write_shard(rows: list[dict[str, Any]], shard_dir: Path) -> Path:
     return path
 
 
-def _init_ray(workers: int, address: str | None) -> None:
-    import ray
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    paths = [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    if address:  # an existing cluster: ship the package, results come back to the driver
-        ray.init(address=address, runtime_env={"py_modules": [str(REPO / "xane3")]},
-                 log_to_driver=False)
-    else:  # a private instance: never join a cluster some other job started
-        from xane3.rayenv import private_ray_auth
-
-        with private_ray_auth():
-            ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                     log_to_driver=False)
-
-
 def generate(workers: int = 2, address: str | None = None, quality: str = "default",
              shard_dir: Path = SHARD_DIR, cache_dir: Path = CACHE_DIR,
              limit: int | None = None, batch: int = 40, sites_per_slab: int = 6,
@@ -248,7 +232,9 @@ def generate(workers: int = 2, address: str | None = None, quality: str = "defau
     if todo:
         import ray
         from tqdm import tqdm
-        _init_ray(workers, address)
+        start_ray(address, num_cpus=workers, log_to_driver=False,
+                  env_vars={"PYTHONPATH": repo_pythonpath(str(REPO))},
+                  py_modules=[str(REPO / "xane3")])  # shipped when joining a cluster
         remote = ray.remote(num_cpus=1, max_retries=1)(run_task)
         bar = tqdm(total=len(todo), desc="FEFF spectra", unit="spec", mininterval=20,
                    disable=not progress)
