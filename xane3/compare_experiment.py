@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +40,7 @@ from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
 from xane3.provenance import file_sha256, portable_path
+from xane3.sites import site_average
 
 # name -> (phase in xane3.datagen.structures, measured file)
 PHASES = {"hematite": ("alpha-Fe2O3", "fe2o3.dat"), "magnetite": ("Fe3O4", "fe3o4.dat"),
@@ -73,16 +73,10 @@ def normalise(energy: np.ndarray, mu: np.ndarray, source: str, e0: float | None 
     return e0, np.interp(e0 + GRID, energy[keep], norm, left=np.nan, right=np.nan)
 
 
-def site_average(energy: np.ndarray, spectra: np.ndarray, e0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average of per-site spectra on a common absolute axis, E0 + ``energy`` with E0
-    the sites' mean predicted E0 (a relative axis when E0 is unknown)."""
-    if not np.all(np.isfinite(e0)):
-        return energy.copy(), spectra.mean(0)
-    axis = energy + float(np.mean(e0))
-    rows = [np.interp(axis, energy + e, s, left=np.nan, right=np.nan) for s, e in zip(spectra, e0)]
-    with warnings.catch_warnings():  # points no site covers stay NaN and are dropped
-        warnings.simplefilter("ignore", RuntimeWarning)
-        avg = np.nanmean(np.stack(rows), axis=0)
+def covered_site_average(energy: np.ndarray, spectra: np.ndarray, e0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`xane3.sites.site_average` on the sites' mean predicted E0 (a relative axis when
+    E0 is unknown), keeping only points some site covers."""
+    axis, avg, _ = site_average(energy, spectra, e0)
     ok = np.isfinite(avg)
     return axis[ok], avg[ok]
 
@@ -94,7 +88,7 @@ def predicted_bulk(ens: Ensemble, phase: str) -> tuple[list[tuple[np.ndarray, np
     atoms = to_atoms(bulk(phase))
     fe = [int(i) for i in np.flatnonzero(atoms.numbers == ens.absorber_z)]
     out = ens.predict(atoms, [[i] for i in fe])
-    members = [site_average(ens.energy, s, e) for s, e in zip(out["members"], out["members_e0"])]
+    members = [covered_site_average(ens.energy, s, e) for s, e in zip(out["members"], out["members_e0"])]
     return members, len(fe)
 
 

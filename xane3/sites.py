@@ -10,6 +10,7 @@ interpolated onto the mean E0's grid), on the model's axis otherwise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,7 +40,9 @@ def site_average(energy: np.ndarray, spectra: np.ndarray,
         return energy, spectra.mean(axis=0), False
     grid = energy + float(e0.mean())
     shifted = [np.interp(grid, energy + e, y, left=np.nan, right=np.nan) for y, e in zip(spectra, e0)]
-    return grid, np.nanmean(np.stack(shifted), axis=0), True
+    with warnings.catch_warnings():  # points no site covers stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return grid, np.nanmean(np.stack(shifted), axis=0), True
 
 
 def group_label(labels: Sequence[str], group: Sequence[int]) -> str:

@@ -196,6 +196,21 @@ def to_grid(rel_energy: np.ndarray, y: np.ndarray, grid: np.ndarray) -> tuple[np
     return out, mask
 
 
+def record_e0(record: SpectrumRecord, e: np.ndarray, m: np.ndarray,
+              smooth_ev: float = 1.0) -> tuple[float, str]:
+    """(E0, kind): the record's own, checked, or the inflection point of the checked data
+    ``e``, ``m`` when it has none. Every target is built on this one choice."""
+    src = record.source
+    if record.e0 is None:
+        return find_e0(e, m, src, smooth_ev), "inflection"
+    e0 = float(record.e0)
+    if not np.isfinite(e0):
+        raise SpectrumError(f"{src}: E0 is not finite")
+    if not e[0] < e0 < e[-1]:
+        raise SpectrumError(f"{src}: E0 {e0:.2f} eV outside the data ({e[0]:.2f}..{e[-1]:.2f} eV)")
+    return e0, record.e0_kind
+
+
 def normalize_record(record: SpectrumRecord, grid: np.ndarray | None = None,
                      windows: EdgeWindows = EdgeWindows(), smooth_ev: float = 1.0) -> NormalizedSpectrum:
     """Normalise a raw record onto ``grid`` (default_grid() if None), relative to its E0.
@@ -206,14 +221,7 @@ def normalize_record(record: SpectrumRecord, grid: np.ndarray | None = None,
     grid = default_grid() if grid is None else np.asarray(grid, dtype=float)
     src = record.source
     e, m = check_spectrum(record.energy, record.mu, src)
-    if record.e0 is None:
-        e0, kind = find_e0(e, m, src, smooth_ev), "inflection"
-    else:
-        e0, kind = float(record.e0), record.e0_kind
-        if not np.isfinite(e0):
-            raise SpectrumError(f"{src}: E0 is not finite")
-        if not e[0] < e0 < e[-1]:
-            raise SpectrumError(f"{src}: E0 {e0:.2f} eV outside the data ({e[0]:.2f}..{e[-1]:.2f} eV)")
+    e0, kind = record_e0(record, e, m, smooth_ev)
     mu_norm, step = normalize_mu(e, m, e0, windows, src)
     spectrum, mask = to_grid(e - e0, mu_norm, grid)
     if not mask.any():

@@ -15,9 +15,9 @@ from xane3.data.normalize import (
     NormalizedSpectrum,
     SpectrumError,
     check_spectrum,
-    find_e0,
     normalize_mu,
     normalize_record,
+    record_e0,
     to_grid,
 )
 from xane3.data.record import SpectrumRecord
@@ -33,10 +33,7 @@ def make_target(rec: SpectrumRecord, cfg: DataConfig) -> NormalizedSpectrum:
     if cfg.normalization == "edge_step" and cfg.energy_axis == "relative":
         return normalize_record(rec, grid)
     e, m = check_spectrum(rec.energy, rec.mu, rec.source)
-    if rec.e0 is None:
-        e0, kind = find_e0(e, m, rec.source), "inflection"
-    else:
-        e0, kind = float(rec.e0), rec.e0_kind
+    e0, kind = record_e0(rec, e, m)
     step = 1.0
     y = m
     if cfg.normalization == "edge_step":
