@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from xane3.metrics import pearson_rows
+from xane3.train.metadata import metadata_of
 
 TAIL = 20  # points at the high-energy end that scaling sets to a mean of 1
 SPLIT_NAMES = {"val": "val", "test": "holdout"}  # the trainer's test split is our untouched holdout
@@ -82,13 +83,13 @@ def evaluate_checkpoints(checkpoints: dict[str, Path], db: Path,
     ds, ref_splits, by_cutoff = None, None, {}
     for name, path in checkpoints.items():
         model = load_checkpoint(path)
-        meta = model.checkpoint_meta
-        data_cfg = dataclasses.replace(model.full_config.data, db=str(db))
+        meta = metadata_of(model)
+        data_cfg = dataclasses.replace(meta.config.data, db=str(db))
         if data_cfg.r_max not in by_cutoff:  # graphs at each model's own cutoff (searched r_max)
             by_cutoff[data_cfg.r_max] = XASDataset.from_db(db, data_cfg)
         ds = by_cutoff[data_cfg.r_max]
-        ref_splits = ref_splits or meta["splits"]
-        if ds.data_hash() != meta.get("data_hash") or meta["splits"] != ref_splits:
+        ref_splits = ref_splits or meta.splits
+        if ds.data_hash() != meta.data_hash or meta.splits != ref_splits:
             raise ValueError(f"{path}: trained on other data or another split than {db}")
         for split in splits:
             idx = list(ref_splits[split])

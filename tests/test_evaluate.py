@@ -152,6 +152,6 @@ def test_predictions_refuse_graphs_of_another_cutoff(tiny_run, small_real_db) ->
     out, _ = tiny_run
     model = load_checkpoint(out / "best.pt")
     assert model.config.r_max == 4.0
-    wide = XASDataset.from_db(small_real_db, dataclasses.replace(model.full_config.data, r_max=5.0))
+    wide = XASDataset.from_db(small_real_db, dataclasses.replace(model.metadata.config.data, r_max=5.0))
     with pytest.raises(ValueError, match="r_max=5.0"):
         predict_samples(model, wide, [0, 1])

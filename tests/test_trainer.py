@@ -88,8 +88,8 @@ def test_resume_extends_a_run_by_more_epochs(real_ds, tmp_path, capsys) -> None:
 def test_checkpoint_round_trip_and_mismatch(real_ds, tmp_path) -> None:
     res = fit(tiny(**{"train.epochs": 1, "train.max_steps_per_epoch": 1}), real_ds, tmp_path, progress=False)
     model = load_checkpoint(tmp_path / "best.pt")
-    assert model.checkpoint_meta["data_hash"] == real_ds.data_hash()
-    assert sorted(sum(model.checkpoint_meta["splits"].values(), [])) == list(range(len(real_ds)))
+    assert model.metadata.data_hash == real_ds.data_hash() and model.metadata.e0_trained
+    assert sorted(sum(model.metadata.splits.values(), [])) == list(range(len(real_ds)))
     other = with_overrides(Config(), {**preset("tiny"), "model.m0": 12})
     with pytest.raises(ValueError, match="do not fit this model config"):
         load_checkpoint(tmp_path / "best.pt", config=other)
@@ -141,7 +141,7 @@ def test_select_on_drives_best_checkpoint(real_ds, tmp_path, select_on) -> None:
     assert res.best_epoch == best
     assert res.best_val_total == pytest.approx(hist["val_total"].iloc[best])
     assert hist["best_val_selected"].iloc[-1] == pytest.approx(hist[f"val_{select_on}"].min())
-    assert load_checkpoint(tmp_path / "best.pt").checkpoint_meta["best_epoch"] == best
+    assert load_checkpoint(tmp_path / "best.pt").metadata.run["best_epoch"] == best
 
 
 def test_select_on_rejects_unknown_metric() -> None:

@@ -72,19 +72,19 @@ def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = Fal
     if len(ens.models) < 2:
         raise ValueError(f"{ensemble_dir}: {len(ens.models)} member; a spread needs at least 2")
     metas = [ens.meta(i) for i in range(len(ens.models))]
-    if len({m.get("data_hash") for m in metas}) > 1 or len({json.dumps(m.get("splits"), sort_keys=True)
-                                                             for m in metas}) > 1:
+    if len({m.data_hash for m in metas}) > 1 or len({json.dumps(m.splits, sort_keys=True)
+                                                         for m in metas}) > 1:
         raise ValueError(f"{ensemble_dir}: the members were trained on different data or splits; "
                          "calibration needs one recipe's seeds on one split")
-    model = ens.models[0]
-    ds = load_training_data(model.full_config.data, metas[0])
-    if ds.data_hash() != metas[0].get("data_hash"):
+    ds = load_training_data(metas[0].config.data, metas[0].data_hash,
+                            sum(len(v) for v in metas[0].splits.values()))
+    if ds.data_hash() != metas[0].data_hash:
         raise ValueError(f"{ensemble_dir}: the members' training data changed since training")
     res: dict = {"members": [portable_path(p) for p in ens.paths], "nominal_k": NOMINAL_K}
     curves = {}
     scale = None
     for split in ("val", "test"):
-        idx = list(metas[0]["splits"].get(split) or [])
+        idx = list(metas[0].splits.get(split) or [])
         if not idx:
             raise ValueError(f"{ensemble_dir}: the members' {split} split is empty")
         preds = member_spectra(ens, idx, ds)

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from xane3.config import DEFAULT_ABSORBER_Z
 from xane3.inference import predict
 from xane3.train.checkpoint import load_checkpoint, read_checkpoint
+from xane3.train.metadata import ModelMetadata, metadata_of
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "xane3-feff-fe.pt"
 
@@ -68,40 +68,39 @@ class Ensemble:
         grids = [m.energy.cpu().numpy() for m in self.models]
         if any(g.shape != grids[0].shape or not np.allclose(g, grids[0]) for g in grids):
             raise ValueError("ensemble members predict on different energy grids")
-        zs = {self.meta(i).get("absorber_z", DEFAULT_ABSORBER_Z) for i in range(len(self.models))}
+        zs = {self.meta(i).absorber_z for i in range(len(self.models))}
         if len(zs) > 1:
             raise ValueError(f"ensemble members were trained for different absorbers {sorted(zs)}")
         self.energy = grids[0].astype(float)
         self.absorber_z = int(zs.pop())
 
-    def meta(self, i: int = 0) -> dict:
-        return getattr(self.models[i], "checkpoint_meta", None) or {}
+    def meta(self, i: int = 0) -> ModelMetadata:
+        return metadata_of(self.models[i])
 
     @property
     def elements(self) -> set[int] | None:
         """Elements every member saw in training (None when not recorded)."""
-        sets = [set(self.meta(i)["elements"]) for i in range(len(self.models)) if "elements" in self.meta(i)]
+        sets = [set(m.elements) for m in map(self.meta, range(len(self.models))) if m.elements]
         return set.intersection(*sets) if sets else None
 
     @property
     def min_neighbours(self) -> int:
         """Fewest atoms within r_max an absorber may have: half the fewest any member saw in
         training (1, an isolated absorber refused, where a checkpoint does not record it)."""
-        lows = [self.meta(i)["absorber_neighbours"][0] for i in range(len(self.models))
-                if len(self.meta(i).get("absorber_neighbours") or []) == 2]
+        lows = [m.absorber_neighbours[0] for m in map(self.meta, range(len(self.models)))
+                if m.absorber_neighbours]
         return max(1, max(lows) // 2) if lows else 1
 
     @property
     def energy_axis(self) -> str:
         """``relative`` (to E0) or ``absolute``: the axis the members were trained on."""
-        names = {getattr(getattr(getattr(m, "full_config", None), "data", None), "energy_axis",
-                         "relative") for m in self.models}
+        names = {self.meta(i).energy_axis for i in range(len(self.models))}
         return "absolute" if names == {"absolute"} else "relative"
 
     @property
     def has_e0(self) -> bool:
         """An E0 head trained on known E0s (untrained statistics stay at mean 0, std 1)."""
-        return all(m.predicts_e0 for m in self.models)
+        return all(self.meta(i).e0_trained for i in range(len(self.models)))
 
     def predict(self, atoms: Atoms, groups: list[list[int]]) -> dict[str, np.ndarray]:
         """mean/std spectra [n_groups, n_E], mean/std E0 (eV; NaN without an E0 head) and

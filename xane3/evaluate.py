@@ -33,6 +33,7 @@ from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
 from xane3.metrics import metrics_table, summarize
 from xane3.train.accel import resolve_device
+from xane3.train.metadata import metadata_of
 
 LABELS = ("phase", "facet", "site_kind")
 TABLE_COLS = {"n_spectra": "n", "mse_spectrum": "MSE spec", "mse_gradient": "MSE grad",
@@ -54,12 +55,13 @@ class EvalData:
 
 def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) -> EvalData:
     """The spectra to score, with the training-mean baseline."""
-    cfg, meta = model.full_config, model.checkpoint_meta
-    splits, want_hash = meta.get("splits", {}), meta.get("data_hash")
+    md = metadata_of(model)
+    cfg, splits, want_hash = md.config, md.splits, md.data_hash
+    n_spectra = sum(len(v) for v in splits.values())
     train_ds = None
     if db is None:
         try:
-            train_ds = load_training_data(cfg.data, meta)
+            train_ds = load_training_data(cfg.data, want_hash, n_spectra)
         except (FileNotFoundError, ImportError, ModuleNotFoundError) as exc:
             raise FileNotFoundError(f"the checkpoint's training data ({cfg.data.db or 'embedded set'}) "
                                     f"cannot be loaded ({exc}); pass --db DB to evaluate on a database") from exc
@@ -74,7 +76,7 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
             train_ds = ds
         else:
             try:
-                train_ds = load_training_data(cfg.data, meta)
+                train_ds = load_training_data(cfg.data, want_hash, n_spectra)
                 if train_ds.data_hash() != want_hash:
                     train_ds = None
             except (FileNotFoundError, ImportError, ModuleNotFoundError, ValueError):
@@ -115,7 +117,7 @@ def predict_samples(model: torch.nn.Module, ds: XASDataset, idx: list[int], batc
         out = model(batch.to(device))
         rows = [pos[int(i)] for i in chunk]
         spectra[rows] = out["spectrum"].float().cpu().numpy()
-        if "e0" in out and model.predicts_e0:
+        if "e0" in out and metadata_of(model).e0_trained:
             e0[rows] = model.e0_to_ev(out["e0"]).float().cpu().numpy()
     return spectra, e0
 
@@ -206,8 +208,9 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
     model = load_checkpoint(path, device)
     data = load_eval_data(model, db, split)
     ds, idx = data.dataset, data.indices
-    z_ckpt = model.checkpoint_meta.get("absorber_z")
-    if z_ckpt is not None and ds.absorber_z() != z_ckpt:
+    md = metadata_of(model)
+    z_ckpt = md.absorber_z
+    if ds.absorber_z() != z_ckpt:
         raise ValueError(f"{db}: spectra are for Z={ds.absorber_z()}, the checkpoint predicts Z={z_ckpt}")
     pred, e0_pred = predict_samples(model, ds, idx, batch_size, device)
     ref = np.stack([ds.samples[i].spectrum for i in idx])
@@ -223,10 +226,10 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
     long = pd.concat([df.assign(predictor="XANE(3)"), base_df.assign(predictor="baseline")], ignore_index=True)
     for lab in LABELS:  # all-None label columns would be typed null in Parquet
         long[lab] = long[lab].astype("string")
-    t = model.full_config.train
+    t = md.config.train
     summary = breakdown(long, t.lambda_grad, t.lambda_curv)
     summary.insert(0, "checkpoint", str(path))
-    summary["data"] = db or (model.full_config.data.db or "embedded")
+    summary["data"] = db or (md.config.data.db or "embedded")
     summary["baseline"] = data.note
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

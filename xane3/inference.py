@@ -16,13 +16,13 @@ from ase import Atoms
 
 from xane3.config import DEFAULT_ABSORBER_Z
 from xane3.data.graphs import StructureGraph, collate
+from xane3.train.metadata import metadata_of
 
 AbsorberSpec = Sequence[int] | Sequence[Sequence[int]] | None
 
 
 def default_absorber_z(model: torch.nn.Module) -> int:
-    meta = getattr(model, "checkpoint_meta", None) or {}
-    return int(meta.get("absorber_z", DEFAULT_ABSORBER_Z))
+    return metadata_of(model).absorber_z
 
 
 def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = DEFAULT_ABSORBER_Z) -> list[list[int]]:

@@ -193,16 +193,14 @@ def load_dataset(cfg: DataConfig) -> XASDataset:
     return load_embedded(cfg)
 
 
-def load_training_data(cfg: DataConfig, meta: dict) -> XASDataset:
+def load_training_data(cfg: DataConfig, want: str | None, n: int = 0) -> XASDataset:
     """A checkpoint's own training data, found again by its hash.
 
     The embedded set is append-only (shards sorted by creation time), so a model
     trained when it was smaller trained on a prefix of it: when the whole set no
-    longer matches the hash, the prefix of the checkpoint's size is tried.
+    longer matches the hash ``want``, the prefix of the checkpoint's size ``n`` is tried.
     """
     ds = load_dataset(cfg)
-    want = meta.get("data_hash")
-    n = sum(len(v) for v in (meta.get("splits") or {}).values())
     if ds.data_hash() != want and cfg.db is None and 0 < n < len(ds):
         import dataclasses
 

@@ -70,19 +70,26 @@ class StructureGraph:
 
 @dataclass
 class GraphBatch:
-    """What the model reads. Samples (spectra) index atoms of the batched graph."""
+    """What the model reads: the one field contract of a batch (N atoms, E edges, S spectra).
 
-    z: torch.Tensor
-    edge_index: torch.Tensor
-    edge_vec: torch.Tensor
+    Samples (spectra) index atoms of the batched graph; an absorber group of several
+    equivalent sites is one sample with several ``abs_atom`` rows. The loader's targets
+    travel beside it as ``{"spectrum": [S, n_E], "mask": [S, n_E] bool, "e0": [S] (NaN
+    unknown)}``; the model returns ``{"spectrum": [S, n_E], "e0": [S] (z-scored, when it has
+    the head), "attention": [len(ctx_atom)] weight per context row (attention pooling)}``.
+    """
+
+    z: torch.Tensor  # [N] int64 atomic numbers
+    edge_index: torch.Tensor  # [2, E] int64 (source, target) atom indices
+    edge_vec: torch.Tensor  # [E, 3] float, target - source + periodic shift (Å)
     abs_atom: torch.Tensor  # atoms pooled as absorbers, one entry per (sample, atom)
-    abs_sample: torch.Tensor
+    abs_sample: torch.Tensor  # [len(abs_atom)] the sample each absorber row belongs to
     ctx_atom: torch.Tensor  # non-absorber atoms the attention of each sample sees
-    ctx_sample: torch.Tensor
-    n_samples: int
-    edge_sh: torch.Tensor | None = None
-    edge_rad: torch.Tensor | None = None
-    node_graph: torch.Tensor | None = None  # structure index (in batch) per node
+    ctx_sample: torch.Tensor  # [len(ctx_atom)] the sample each context row belongs to
+    n_samples: int  # S
+    edge_sh: torch.Tensor | None = None  # [E, (l_max+1)^2] cached spherical harmonics
+    edge_rad: torch.Tensor | None = None  # [E, num_radial] cached radial basis x cutoff
+    node_graph: torch.Tensor | None = None  # [N] structure index (in batch) per node
 
     def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> GraphBatch:
         out = {}

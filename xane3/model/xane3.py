@@ -31,6 +31,8 @@ class XANE3(nn.Module):
         # data statistics the trainer sets: E0 z-scoring
         self.register_buffer("e0_mean", torch.zeros(()))
         self.register_buffer("e0_std", torch.ones(()))
+        # what training recorded (xane3.train.metadata.ModelMetadata); set by load_checkpoint
+        self.metadata = None
         self.geometry = EdgeGeometry(cfg.r_max, cfg.num_radial, cfg.l_max, cfg.radial_basis)
         self.hidden_irreps = o3.Irreps(cfg.hidden_irreps)
         self.hidden_blocks = irreps_blocks(self.hidden_irreps)
@@ -110,12 +112,6 @@ class XANE3(nn.Module):
         if self.e0_head is not None:
             out["e0"] = self.e0_head(z)
         return out
-
-    @property
-    def predicts_e0(self) -> bool:
-        """An E0 head fitted to known E0s: the trainer sets its z-score statistics from the
-        training split; left at mean 0, std 1 they say the head never saw an E0."""
-        return self.e0_head is not None and not (float(self.e0_mean) == 0.0 and float(self.e0_std) == 1.0)
 
     def e0_to_ev(self, e0_z: torch.Tensor) -> torch.Tensor:
         return e0_z * self.e0_std + self.e0_mean

@@ -20,6 +20,7 @@ from xane3.atomic import atomic_path
 from xane3.config import Config
 from xane3.model import XANE3
 from xane3.model.backend import check_backend, cuequivariance_available
+from xane3.train.metadata import ModelMetadata
 
 # resume state stored as tensors beside the weights, not in the JSON meta
 _STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng")
@@ -79,7 +80,7 @@ def load_state(model: XANE3, state: dict[str, torch.Tensor], source: str) -> Non
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
                     config: Config | None = None, backend: str | None = None) -> XANE3:
-    """The model (eval mode) with ``model.config`` and ``model.full_config`` set.
+    """The model (eval mode) with ``model.metadata`` (a ModelMetadata) set.
 
     Passing a ``config`` that differs from the checkpoint's fails with a clear message.
     ``backend`` ("e3nn" | "cuequivariance") overrides the kernels the model runs on:
@@ -98,6 +99,5 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
         model_cfg = dataclasses.replace(model_cfg, backend="e3nn")
     model = XANE3(model_cfg)
     load_state(model, payload["model"], str(path))
-    model.full_config = payload["config"]
-    model.checkpoint_meta = payload["meta"]
+    model.metadata = ModelMetadata.from_meta(payload["meta"], payload["config"], model)
     return model.to(map_location).eval()

@@ -33,6 +33,7 @@ from xane3.train.accel import forward_fn, pin_memory_for, resolve_device, to_dev
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
 from xane3.train.loss import combine
+from xane3.train.metadata import ModelMetadata
 from xane3.train.optim import make_optimizer, rng_states
 from xane3.train.resume import restore_run
 from xane3.train.schedule import derivative_factor
@@ -179,11 +180,15 @@ def fit(
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")
-    ckpt_meta = {"data_hash": data_hash, "splits": splits, "dataset": dataset.name,
-                 "n_train": len(splits["train"]), "device": str(device),
-                 "elements": sorted({int(z) for i in splits["train"] for z in dataset.atoms[dataset.samples[i].graph].numbers}),
-                 "absorber_z": dataset.absorber_z(), "energy": dataset.energy.tolist(),
-                 "absorber_neighbours": absorber_neighbours(dataset, splits["train"]), **warm}
+    train_atoms = [dataset.atoms[dataset.samples[i].graph] for i in splits["train"]]
+    record = ModelMetadata(
+        cfg, dataset.absorber_z(), tuple(dataset.energy.tolist()),
+        e0_trained=cfg.model.e0_head and any(np.isfinite(dataset.samples[i].e0) for i in splits["train"]),
+        data_hash=data_hash, dataset=dataset.name, splits=splits,
+        elements=frozenset(int(z) for a in train_atoms for z in a.numbers),
+        absorber_neighbours=tuple(absorber_neighbours(dataset, splits["train"])) or None,
+        run={"n_train": len(splits["train"]), "device": str(device), **warm})
+    ckpt_meta = record.to_meta()
     stopped_early = False
     bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
                       unit="epoch")
