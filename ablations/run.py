@@ -19,6 +19,7 @@ from typing import Any
 from ablations import table
 from ablations.specs import PRESET_DIR, RunPreset, load_specs, presets, resolve
 from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.cli_common import add_db, add_set, parse_set
 from xane3.config import Config, with_overrides
 from xane3.overlays import listing
 
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpus-per-trial", type=float, default=1.0)
     p.add_argument("--address", help="existing Ray cluster")
     p.add_argument("--resume", action="store_true", help="continue; finished (spec, seed) pairs are kept")
-    p.add_argument("--data", help="ASE DB (default: the embedded FEFF10 set)")
+    add_db(p, dest="data")
+    add_set(p, "override after the preset, for every spec")
     p.add_argument("--name", help="experiment name (default: ablations-<preset>)")
     p.add_argument("--wandb", default="offline", choices=["online", "offline", "disabled"])
     p.add_argument("--results-dir", help="tables (default results/; runs/ablations-results/ for "
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.results_dir is None:
         args.results_dir = "runs/ablations-results" if args.preset == "smoke" else "results"
     try:
+        user = parse_set(args.set)
+        with_overrides(Config(), {**pre.overrides, **user})  # a bad --set fails before Ray starts
         configs = plan(args.specs, args.preset, seeds)
     except (KeyError, ValueError) as exc:
         p.error(str(exc))
@@ -125,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                       cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                       wandb=args.wandb, results_table="ablations", preset_name=None, data=args.data,
-                      extra=pre.overrides, results_dir=args.results_dir,
+                      extra={**pre.overrides, **user}, results_dir=args.results_dir,
                       experiments_dir=args.experiments_dir)
     wall = time.perf_counter() - t0
-    base = dict(pre.overrides, **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
+    base = dict(pre.overrides, **user, **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
     command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
     print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
     failed = rows[rows["status"] == "failed"]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import machine_line
+from xane3.cli_common import add_db
 
 
 def _predictions(model, loader, device: torch.device, amp: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--subset", type=int, default=160, help="first N spectra of the data set")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--db", help="ASE DB (default: the embedded FEFF10 set)")
+    add_db(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", help="also write every figure here")
     args = p.parse_args(argv)

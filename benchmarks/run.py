@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
+from xane3.cli_common import add_db
 
 MODES = ("structure", "absorber", "plain")
 
@@ -120,7 +121,7 @@ def _child(mode: str, args) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", help="ASE DB (default: the embedded FEFF10 set)")
+    add_db(p)
     p.add_argument("--steps", type=int, default=6, help="timed steps, structure mode")
     p.add_argument("--slow-steps", type=int, default=2, help="timed steps, per-absorber modes")
     p.add_argument("--warmup", type=int, default=1)

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
+from xane3.cli_common import add_db
 
 VARIANTS = ("eager", "compile", "amp", "cueq")
 
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     p.add_argument("--preset", default="paper", help="model size: paper (default model) | cpu | tiny")
-    p.add_argument("--db", help="ASE DB (default: the embedded FEFF10 set)")
+    add_db(p)
     p.add_argument("--subset", type=int, default=240,
                    help="first N spectra: a fixed prefix, so a growing data set cannot give "
                         "variants different batches")

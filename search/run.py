@@ -29,7 +29,7 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
-from xane3.cli_common import add_quiet, parse_set
+from xane3.cli_common import add_db, add_quiet, add_set, parse_set
 from xane3.config import Config
 from xane3.overlays import experiment, listing, names
 
@@ -231,9 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--gpus", type=float, default=0, help="GPUs in all (0: CPU only)")
     p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="default 1")
-    p.add_argument("--max-epochs", type=int, help="epochs per trial (default: the preset's)")
+    p.add_argument("--epochs", "--max-epochs", dest="max_epochs", type=int,
+                   help="epochs per trial (default: the preset's)")
     p.add_argument("--scheduler", choices=("asha", "none"), default="asha")
-    p.add_argument("--data", help="ASE DB from `python -m xane3.data ingest` (default: embedded set)")
+    add_db(p, dest="data")
     p.add_argument("--name", help="experiment name (default: <space>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the experiment --name")
     p.add_argument("--address", help="existing Ray cluster (default: a private local instance)")
@@ -245,8 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="base config (xane3/conf/preset): " + listing("preset"))
     p.add_argument("--experiment", help="overlay after the preset: a name in xane3/conf/experiment ("
                    + ", ".join(names("experiment")) + ") or a .yaml overlay file")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="extra base override, e.g. train.max_steps_per_epoch=4 (repeatable)")
+    add_set(p, "extra base override")
     p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")
     p.add_argument("--experiments-dir", default="runs/search",
                    help="experiment folders: Tune state, Optuna journal, W&B runs, best_config.json")

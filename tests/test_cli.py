@@ -8,16 +8,17 @@ import pytest
 
 # (module with main, argv prefix, shared options its --help must list)
 COMMANDS = [
-    ("xane3.train.__main__", [], ["--quiet"]),
+    ("xane3.train.__main__", [], ["--quiet", "--db", "--set", "--preset", "--experiment"]),
+    ("xane3.model.__main__", [], ["--set", "--preset", "--experiment"]),
     ("xane3.predict_cli", [], ["--no-plots", "--device"]),
     ("xane3.evaluate", [], ["--no-plots", "--device"]),
     ("xane3.data.cli", ["ingest"], ["--quiet"]),
     ("xane3.datagen.cli", ["spectra"], ["--quiet"]),
-    ("search.run", [], ["--quiet"]),
+    ("search.run", [], ["--quiet", "--db", "--set", "--epochs", "--preset", "--experiment"]),
     ("benchmarks.xanesnet", [], ["--quiet"]),
     ("xane3.compare_experiment", [], []),
     ("xane3.lcf_cli", [], []),
-    ("ablations.run", [], []),
+    ("ablations.run", [], ["--db", "--set", "--preset"]),
     ("search.report", [], []),
     ("search.trust", [], []),
 ]
@@ -48,3 +49,21 @@ def test_old_spellings_still_work() -> None:
     add_device(p)
     a = p.parse_args(["--no-progress", "--no-figures"])
     assert a.quiet and a.no_plots and a.device == "auto"
+
+
+def test_data_source_and_epochs_old_spellings() -> None:
+    """--db is the data source everywhere (--data was search's and ablations' spelling);
+    search's --epochs was --max-epochs."""
+    from search.run import build_parser
+
+    a = build_parser().parse_args(["--space", "optim", "--data", "x.db", "--max-epochs", "3"])
+    b = build_parser().parse_args(["--space", "optim", "--db", "x.db", "--epochs", "3"])
+    assert (a.data, a.max_epochs) == (b.data, b.max_epochs) == ("x.db", 3)
+
+
+def test_ablations_set_is_checked_before_ray(capsys) -> None:
+    from ablations.run import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["baseline", "--preset", "smoke", "--set", "model.layer_nrom=false"])
+    assert exit_.value.code == 2 and "did you mean model.layer_norm" in capsys.readouterr().err

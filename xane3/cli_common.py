@@ -17,6 +17,20 @@ def add_quiet(p: argparse.ArgumentParser, what: str = "progress bars") -> None:
     p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help=f"no {what}")
 
 
+def add_db(p: argparse.ArgumentParser, dest: str = "db", **kw) -> None:
+    """``--db DB``: the data source of every command (``--data`` still accepted)."""
+    kw.setdefault("help", "ASE DB from `python -m xane3.data ingest` (default: the embedded FEFF10 set)")
+    kw.setdefault("metavar", "DB")
+    p.add_argument("--db", "--data", dest=dest, **kw)
+
+
+def add_set(p: argparse.ArgumentParser, what: str = "config override") -> None:
+    """``--set KEY=VALUE`` (repeatable), parsed by :func:`parse_set`, applied last."""
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help=f"{what}, e.g. train.lr=5e-4 or model.layer_norm=false (repeatable; applied "
+                        "after --preset and --experiment)")
+
+
 def add_no_plots(p: argparse.ArgumentParser, what: str = "tables only") -> None:
     p.add_argument("--no-plots", "--no-figures", dest="no_plots", action="store_true", help=what)
 

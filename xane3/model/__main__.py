@@ -6,7 +6,7 @@ import argparse
 import json
 from collections import Counter
 
-from xane3.cli_common import parse_set
+from xane3.cli_common import add_set, parse_set
 from xane3.config import Config, with_overrides
 from xane3.model import XANE3
 from xane3.overlays import compose, listing
@@ -18,8 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", help="xane3/conf/preset: " + listing("preset"))
     p.add_argument("--experiment", help="a .yaml overlay after the preset, e.g. "
                    "ablations/specs/no_tensorial_features.yaml (the scalar-only backbone)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="config override, e.g. model.m0=16 (repeatable)")
+    add_set(p)
     args = p.parse_args(argv)
     try:
         cfg = with_overrides(Config(), compose(args.preset, args.experiment, parse_set(args.set)))

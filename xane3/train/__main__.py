@@ -11,7 +11,7 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_quiet, parse_set
+from xane3.cli_common import add_db, add_quiet, add_set, parse_set
 from xane3.config import Config, with_overrides
 from xane3.overlays import compose, listing
 
@@ -31,15 +31,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", help="JSON config (e.g. a search's best_config.json)")
-    p.add_argument("--db", help="ASE DB from `python -m xane3.data ingest` (default: embedded set)")
+    add_db(p)
     p.add_argument("--out", required=True, help="run directory")
     p.add_argument("--preset", help="xane3/conf/preset: " + listing("preset"))
     p.add_argument("--experiment", help="applied after the preset: xane3/conf/experiment ("
                    + listing("experiment").split(" (")[0] + ") or a .yaml overlay file, e.g. "
                    "ablations/specs/no_layer_norm.yaml")
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override, e.g. model.layer_norm=false or train.lr=5e-4 (repeatable)")
+    add_set(p)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     add_quiet(p)
