@@ -6,7 +6,7 @@ decoupled decay pulls every one of them towards 0 eV by ``lr x weight_decay`` of
 its value per step. On an absolute axis (XANESNET's 7097-7172 eV) that is ~0.07 eV
 per step at the defaults, ~14 eV an epoch of 200 steps, far more than Adam's own
 step (<= lr eV), so the basis slides off the grid and the training loss rises at a
-constant learning rate (issue 14; ``tests/test_optim.py``). They are never decayed.
+constant learning rate (issue 14; ``tests/train/test_optim.py``). They are never decayed.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def _run_readme_one_liners(results: Path, experiment: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    text = (Path(__file__).resolve().parents[1] / "results" / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "results" / "README.md").read_text()
     code = text.split("```python\n", 1)[1].split("```", 1)[0]
     code = code.replace('"results/', f'"{results}/').replace("irreps_basis-20260101-120000", experiment)
     env: dict = {}

@@ -24,7 +24,7 @@ from xane3.datagen import feff_runner as fr
 from xane3.datagen import structures as st
 from xane3.datagen.generate import generate, shard_keys
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHEAP = replace(fr.FeffSettings(), scf_radius=2.5, fms_radius=3.0, cluster_radius=4.5, egrid=())
 CHEAP_JSON = json.dumps({"scf_radius": 2.5, "fms_radius": 3.0, "cluster_radius": 4.5, "egrid": []})
 
