@@ -13,27 +13,24 @@ schema from its first file, so a column that is all-null in one file (type
 written to a hidden temp name and renamed (dataset readers skip ``.``-files),
 so a reader never sees half a file, during the search or after a crash.
 
-The driver writes the tables (``TableWriter``, a Tune callback): it sees every
+The driver writes the tables (``search.table_writer.TableWriter``, a Tune callback): it sees every
 result, every stop and every error, even when a trial's process is killed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from ray.tune import Callback
 
 from xane3.atomic import atomic_path
-from xane3.config import Config, with_overrides
+from xane3.config import Config
 from xane3.objective import EPOCH_METRICS, EVAL_TERMS
 
 log = logging.getLogger(__name__)
@@ -149,197 +146,3 @@ def read_table(results_dir: str | Path, table: str = "trials",
     data = ds.dataset(root, format="parquet", partitioning=part, schema=schema)
     flt = ds.field("experiment") == experiment if experiment else None
     return data.to_table(filter=flt).to_pandas()
-
-
-class CostEstimate(Callback):
-    """Prints, once, what the first trial's first epoch implies for the whole experiment."""
-
-    def __init__(self, trials: int, epochs: int, parallel: int) -> None:
-        self.trials, self.epochs, self.parallel = trials, epochs, max(parallel, 1)
-        self.done = False
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        t = result.get("epoch_time_s")
-        if self.done or not t:
-            return
-        self.done = True
-        hours = self.trials * self.epochs * float(t) / self.parallel / 3600
-        print(f"cost estimate: the first epoch took {t:.0f} s, so {self.trials} trial(s) x {self.epochs} "
-              f"epoch(s), {self.parallel} at a time, take up to ~{hours:.1f} h (early-stopped trials "
-              "and other sizes change it)", flush=True)
-
-
-class TableWriter(Callback):
-    """Tune callback writing each trial's row and epoch rows as results arrive.
-
-    A row is loaded back from its part file the first time a trial is seen, so a
-    resumed experiment keeps each trial's first start and its epochs.
-    """
-
-    def __init__(self, results_dir: str | Path, experiment: str, base: dict[str, Any],
-                 tables: tuple[str, str] = ("trials", "epochs"), git_commit: str = "") -> None:
-        self.results_dir = str(Path(results_dir).resolve())
-        self.experiment = experiment
-        self.base = dict(base)
-        self.tables = tables
-        self.git_commit = git_commit
-        self._rows: dict[str, dict[str, Any]] = {}
-        self._epochs: dict[str, dict[int, dict[str, Any]]] = {}
-
-    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks: keep no row cache
-        return {**self.__dict__, "_rows": {}, "_epochs": {}}
-
-    # --- rows -------------------------------------------------------------------------
-    def _path(self, which: int, trial_id: str) -> Path:
-        return part_path(self.results_dir, self.tables[which], self.experiment, trial_id)
-
-    def _row(self, trial: Any) -> dict[str, Any]:
-        tid = trial.trial_id
-        if tid not in self._rows:
-            old = read_part(self._path(0, tid))
-            self._rows[tid] = old[0] if old else self._new_row(trial)
-            self._epochs[tid] = {int(r["epoch"]): r for r in read_part(self._path(1, tid))}
-        return self._rows[tid]
-
-    def _new_row(self, trial: Any) -> dict[str, Any]:
-        from search.trainable import trial_spec
-
-        overrides, label, number = trial_spec(trial.config or {})
-        row: dict[str, Any] = {
-            "trial_id": trial.trial_id, "label": label, "optuna_trial": number,
-            "status": "running", "starts": 0, "git_commit": self.git_commit,
-            "params_json": json.dumps(overrides, sort_keys=True), "scheduled_at": time.time()}
-        try:
-            resolved = with_overrides(Config(), {**self.base, **overrides})
-            row.update(resolved.flat())
-            row["config_json"] = json.dumps(resolved.to_dict())
-        except (KeyError, ValueError, TypeError) as exc:
-            row["error"] = f"invalid overrides: {exc}"
-        return row
-
-    def _write(self, trial_id: str, epochs: bool = False) -> None:
-        write_part([self._rows[trial_id]], trial_columns(), self._path(0, trial_id))
-        if epochs:
-            rows = [self._epochs[trial_id][e] for e in sorted(self._epochs[trial_id])]
-            write_part(rows, epoch_columns(), self._path(1, trial_id))
-
-    def _finish(self, trial: Any, status: str, stopped_by: str | None = None,
-                error: str | None = None) -> None:
-        row = self._row(trial)
-        now = time.time()
-        row.update(status=status, stopped_by=stopped_by, ended_at=now)
-        if error is not None:
-            row["error"] = error
-        start = row.get("started_at") or row.get("scheduled_at")
-        row["wall_time_s"] = now - start if start else None
-        self._write(trial.trial_id)
-
-    # --- Tune hooks (errors are logged, never allowed to end the search) ----------------
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        try:
-            row = self._row(trial)
-            row.update(status="running", starts=int(row.get("starts") or 0) + 1, ended_at=None)
-            self._write(trial.trial_id)
-        except Exception:  # noqa: BLE001
-            log.exception("results: could not write the start of trial %s", trial.trial_id)
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
-                        **info: Any) -> None:
-        try:
-            self._on_result(trial, result)
-        except Exception:  # noqa: BLE001
-            log.exception("results: could not write a result of trial %s", trial.trial_id)
-
-    def _on_result(self, trial: Any, result: dict[str, Any]) -> None:
-        tid = trial.trial_id
-        row = self._row(trial)
-        for key in PLACEMENT:
-            if result.get(key) is not None:
-                row[key] = result[key]
-        if result.get("started_at"):
-            row["started_at"] = min(result["started_at"], row.get("started_at") or math.inf)
-        row["last_report_at"] = result.get("reported_at")
-        metrics = {k: v for k, v in result.items() if k in METRICS or k in TEST_METRICS}
-        row.update(metrics)
-        for key in ("epochs_run", "best_epoch", "n_parameters"):
-            if result.get(key) is not None:
-                row[key] = result[key]
-        if result.get("final") and (result.get("epoch") is None or int(result["epoch"]) in self._epochs[tid]):
-            self._write(tid)
-            return
-        epoch = int(result["epoch"])  # a summary also carries the budget's last epoch
-        self._epochs[tid] = {e: r for e, r in self._epochs[tid].items() if e < epoch}
-        self._epochs[tid][epoch] = {"trial_id": tid, "epoch": epoch,
-                                    "reported_at": result.get("reported_at"), **metrics}
-        self._write(tid, epochs=True)
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        try:
-            last = trial.last_result or {}
-            if not last.get("final"):
-                self._finish(trial, "stopped_early", "scheduler")
-            elif last.get("trainer_stopped_early"):
-                self._finish(trial, "stopped_early", "patience")
-            else:
-                self._finish(trial, "completed")
-        except Exception:  # noqa: BLE001
-            log.exception("results: could not write the end of trial %s", trial.trial_id)
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        try:
-            message, placement = trial_error(trial)
-            row = self._row(trial)
-            for key in (*PLACEMENT, "started_at"):
-                if placement.get(key) is not None and row.get(key) is None:
-                    row[key] = placement[key]
-            self._finish(trial, "failed", error=message)
-        except Exception:  # noqa: BLE001
-            log.exception("results: could not write the failure of trial %s", trial.trial_id)
-
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
-        """Give every row a final status: trials Tune ended silently, and orphans."""
-        try:
-            known = {t.trial_id: t for t in trials}
-            for t in trials:
-                if self._row(t).get("status") == "running" and t.status in ("TERMINATED", "ERROR"):
-                    (self.on_trial_error if t.status == "ERROR" else self.on_trial_complete)(0, trials, t)
-            folder = self._path(0, "x").parent
-            for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
-                rows = read_part(path)
-                if rows and path.stem not in known and rows[0].get("status") == "running":
-                    rows[0].update(status="failed", ended_at=time.time(), error=(
-                        "orphaned: the driver died before Tune recorded this trial, "
-                        "so it could not be resumed"))
-                    write_part(rows, trial_columns(), path)
-        except Exception:  # noqa: BLE001
-            log.exception("results: could not reconcile the tables at the end")
-
-
-def trial_error(trial: Any) -> tuple[str, dict[str, Any]]:
-    """The failure message (and placement, for :class:`TrialFailed`) of an errored trial."""
-    import cloudpickle
-
-    from search.trainable import TrialFailed
-
-    exc = None
-    try:  # the driver's local copy: written before this hook, synced to storage later
-        with open(trial.pickled_error_file, "rb") as fh:
-            exc = cloudpickle.load(fh)
-    except Exception:  # noqa: BLE001 - fall back to the text error file
-        pass
-    for _ in range(6):  # RayTaskError(.cause) -> TrialFailed(.info)
-        if exc is None:
-            break
-        if getattr(exc, "cause", None) is not None:
-            exc = exc.cause
-        elif isinstance(exc, TrialFailed) and hasattr(exc, "info"):
-            return exc.message, dict(exc.info)
-        else:
-            exc = exc.__cause__
-    text = ""
-    try:
-        text = Path(trial.error_file).read_text()
-    except Exception:  # noqa: BLE001
-        pass
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    return (lines[-1] if lines else "unknown error"), {}

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from search import claim
-from search.results import CostEstimate, TableWriter, read_table
+from search.results import read_table
+from search.table_writer import CostEstimate, TableWriter
 from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
 from xane3.config import Config, with_overrides

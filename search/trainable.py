@@ -13,7 +13,7 @@ otherwise win by shrinking its own weights. With default weights it equals
 the trainer's ``best_val_total``. With ``train.select_on=spectrum`` it is the
 lowest validation spectrum MSE, the metric the trainer selects on.
 
-Tables are written by the driver (``search.results.TableWriter``): a stopped
+Tables are written by the driver (``search.table_writer.TableWriter``): a stopped
 trial's actor is killed without notice, and on a cluster only the driver's
 disk is where users query. Failures are raised as :class:`TrialFailed`, which
 carries the placement so the driver's failed row still says where it ran.

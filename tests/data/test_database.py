@@ -16,7 +16,7 @@ from data_fixtures import FDMNES_OUTPUTS, TIO2, XANESNET, feff_small  # noqa: F4
 from xane3.data.cli import main
 from xane3.data.database import Source, clean_key_value_pairs, ingest, iter_rows, structure_id, summarize
 from xane3.data.normalize import default_grid
-from xane3.data.readers.fdmnes import read_fdmnes_run
+from xane3.data.readers.fdmnes_run import read_fdmnes_run
 from xane3.data.readers.feff import read_feff_dir
 from xane3.data.readers.structures import StructureError, read_structure, validate_structure
 from xane3.data.record import SpectrumRecord

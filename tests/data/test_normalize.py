@@ -18,7 +18,8 @@ from xane3.data.normalize import (
     onset,
     parse_grid,
 )
-from xane3.data.readers.fdmnes import find_runs, read_fdmnes_output, read_fdmnes_run
+from xane3.data.readers.fdmnes import read_fdmnes_output
+from xane3.data.readers.fdmnes_run import find_runs, read_fdmnes_run
 from xane3.data.readers.feff import read_feff_dir
 from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
 from xane3.data.record import SpectrumRecord

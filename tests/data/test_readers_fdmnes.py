@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 from data_fixtures import FDMNES_OUTPUTS, TIO2, fdmnes_spectrum_files, require
 
-from xane3.data.readers.fdmnes import (
-    FdmnesError,
-    find_runs,
-    read_fdmnes_input,
-    read_fdmnes_output,
-    read_fdmnes_run,
-    site_outputs,
-    site_shifts,
-)
+from xane3.data.readers.fdmnes import FdmnesError, read_fdmnes_input, read_fdmnes_output
+from xane3.data.readers.fdmnes_run import find_runs, read_fdmnes_run, site_outputs, site_shifts
 from xane3.data.readers.structures import read_structure
 
 FILES = fdmnes_spectrum_files()

@@ -286,7 +286,7 @@ def test_search_whose_every_trial_failed_exits_non_zero(tmp_path, capsys):
 def test_cost_estimate_from_the_first_epoch(capsys):
     """Issue 17: a 'tiny' search took 598 s with nothing saying so; the first epoch's time
     gives an estimate for the whole search, printed once."""
-    from search.results import CostEstimate
+    from search.table_writer import CostEstimate
 
     est = CostEstimate(trials=8, epochs=3, parallel=2)
     est.on_trial_result(0, [], None, {"epoch_time_s": 300.0})

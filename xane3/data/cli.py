@@ -15,7 +15,7 @@ from xane3.data.normalize import parse_grid
 
 def _sources(args: argparse.Namespace) -> list[Source]:
     """One lazily read Source per run/pair, so a bad file is skipped, not fatal."""
-    from xane3.data.readers.fdmnes import find_runs, read_fdmnes_run
+    from xane3.data.readers.fdmnes_run import find_runs, read_fdmnes_run
     from xane3.data.readers.feff import find_feff_runs, read_feff_dir
     from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
 
