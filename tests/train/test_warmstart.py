@@ -32,6 +32,11 @@ def test_warm_start_begins_where_the_checkpoint_ended(real_ds, tmp_path) -> None
     assert abs(cold.history[0]["val_total"] - best) > 0.05 * best
     meta = read_checkpoint(warm.checkpoint)["meta"]
     assert meta["init_from"] == str(src.checkpoint) and meta["init_epochs"] == 3
+    # resuming the warm-started run keeps its record (read from last.pt with the rest)
+    more = fit(tiny(**{**still, "train.epochs": 2, "train.init_from": str(src.checkpoint)}), real_ds,
+               tmp_path / "warm", resume=True, progress=False)
+    assert len(more.history) == 2
+    assert read_checkpoint(tmp_path / "warm" / "last.pt")["meta"]["init_from"] == str(src.checkpoint)
 
 
 def test_warm_start_refuses_another_model_or_split(real_ds, tmp_path) -> None:

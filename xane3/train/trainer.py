@@ -174,7 +174,7 @@ def fit(
     warm = {}
     if resume and last.exists():
         state = restore_run(last, cfg, data_hash, model, opt, sched)
-        warm = {k: v for k, v in read_checkpoint(last)["meta"].items() if k.startswith("init_")}
+        warm = state.pop("warm")  # read with the rest of last.pt, not loaded a second time
     elif t.init_from:
         warm = warm_start(model, cfg, data_hash, splits)
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
