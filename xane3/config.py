@@ -158,6 +158,9 @@ class TrainConfig:
     # warm start: the weights of this checkpoint (same model config), a fresh optimiser;
     # the run keeps the checkpoint's split when the data are the same (xane3.train.warmstart)
     init_from: str | None = None
+    # exponential moving average of the weights, per step (0 = off); the average is what is
+    # validated, selected and saved as best (xane3.train.ema)
+    ema_decay: float = 0.0
     max_steps_per_epoch: int | None = None  # cap for smoke runs
 
     def __post_init__(self) -> None:
@@ -166,6 +169,8 @@ class TrainConfig:
         _at_least("train", self, 1, "epochs", "batch_size", "patience", "plateau_patience")
         _at_least("train", self, 0, "weight_decay", "lambda_grad", "lambda_curv", "lambda_e0",
                   "ramp_start", "ramp_epochs", "grad_clip", "min_lr")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay={self.ema_decay}: expected 0 (off) or a decay in (0, 1)")
         if not self.lr > 0 or not 0 < self.plateau_factor < 1:
             raise ValueError(f"train.lr={self.lr} must be > 0 and train.plateau_factor="
                              f"{self.plateau_factor} in (0, 1)")

@@ -23,7 +23,7 @@ from xane3.model.backend import check_backend, cuequivariance_available
 from xane3.train.metadata import ModelMetadata
 
 # resume state stored as tensors beside the weights, not in the JSON meta
-_STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng")
+_STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng", "ema")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:

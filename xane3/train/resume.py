@@ -26,7 +26,8 @@ EXTENDABLE = ("train.epochs",)  # may differ between the checkpoint and the resu
 def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torch.optim.Optimizer,
                 sched: Any) -> dict[str, Any]:
     """Load weights, optimiser and scheduler moments and RNG from ``last``; return the loop state
-    and, under ``"warm"``, the run's warm-start record (``init_*``) to keep saving."""
+    and, under ``"warm"``, the run's warm-start record (``init_*``) to keep saving and, under
+    ``"ema"``, its weight average (None without one)."""
     payload = read_checkpoint(last, "cpu")  # load_state_dict moves weights and moments
     meta = payload["meta"]
     if meta.get("data_hash") != data_hash:
@@ -52,4 +53,5 @@ def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torc
     keys = ("epoch", "best", "best_epoch", "bad_epochs", "history")
     # best_total is new (2026-12); before it, selection was on the total, so it equals best
     return {**{k: meta[k] for k in keys}, "best_total": meta.get("best_total", meta["best"]),
-            "warm": {k: v for k, v in meta.items() if k.startswith("init_")}}
+            "warm": {k: v for k, v in meta.items() if k.startswith("init_")},
+            "ema": payload.get("ema")}

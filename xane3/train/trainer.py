@@ -32,6 +32,7 @@ from xane3.objective import TRAIN_TERMS
 from xane3.train.accel import forward_fn, pin_memory_for, resolve_device, to_device
 from xane3.train.callbacks import Callback, ParquetEpochLog, StopTraining
 from xane3.train.checkpoint import load_state, read_checkpoint, save_checkpoint
+from xane3.train.ema import ema_state, make_ema, restore_ema, scored
 from xane3.train.loss import combine
 from xane3.train.metadata import ModelMetadata
 from xane3.train.optim import make_optimizer, rng_states
@@ -106,12 +107,14 @@ def evaluate(model: XANE3, loader: SpectrumLoader, cfg: Config, device: torch.de
 
 
 def _train_epoch(model, loader, opt, cfg: Config, device, factor: float, bar,
-                 forward=None) -> dict[str, float]:
+                 forward=None, ema=None) -> dict[str, float]:
     acc = {k: 0.0 for k in TRAIN_TERMS}
     n_batches = 0
     for batch, tgt, _ in loader:
         batch, tgt = to_device(batch, tgt, device)
         loss, terms = train_step(model, batch, tgt, opt, cfg.train, device, factor, forward)
+        if ema is not None:
+            ema.update_parameters(model)
         for k, v in terms.items():
             acc[k] += float(v)
         acc["loss"] += float(loss)
@@ -171,12 +174,16 @@ def fit(
     state = {"epoch": 0, "best": float("inf"), "best_epoch": -1, "bad_epochs": 0, "history": [],
              "best_total": float("inf")}
     last = out / "last.pt"
-    warm = {}
+    warm, saved_ema = {}, None
     if resume and last.exists():
         state = restore_run(last, cfg, data_hash, model, opt, sched)
         warm = state.pop("warm")  # read with the rest of last.pt, not loaded a second time
+        saved_ema = state.pop("ema")
     elif t.init_from:
         warm = warm_start(model, cfg, data_hash, splits)
+    ema = make_ema(model, t.ema_decay)  # after the weights it starts from are in place
+    restore_ema(ema, saved_ema)
+    val_forward = forward if ema is None else None  # the compiled form runs the raw weights
     log = ParquetEpochLog(out / "metrics.parquet", keep=state["history"])
     listeners = [log, *callbacks]
     cfg.save(out / "config.json")
@@ -199,9 +206,9 @@ def fit(
             train_loader.set_epoch(epoch)
             bar = tqdm(total=min(len(train_loader) * t.batch_size, len(splits["train"])),
                        desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="spec")
-            tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar, forward)
+            tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar, forward, ema)
             bar.close()
-            val = evaluate(model, val_loader, cfg, device, forward)
+            val = evaluate(scored(model, ema), val_loader, cfg, device, val_forward)
             selected = val[t.select_on]
             sched.step(selected)
             improved = selected < state["best"]
@@ -218,9 +225,9 @@ def fit(
             state["epoch"] = epoch + 1
             common = dict(**ckpt_meta, **state)
             if improved:
-                save_checkpoint(out / "best.pt", model, cfg, **common)
+                save_checkpoint(out / "best.pt", scored(model, ema), cfg, **common)
             save_checkpoint(last, model, cfg, optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict(), **rng_states(), **common)
+                            scheduler=sched.state_dict(), **rng_states(), **ema_state(ema), **common)
             bar_epochs.update(1)
             bar_epochs.set_postfix(val_total=f"{val['total']:.4g}", best=f"{state['best']:.4g}")
             stop = state["bad_epochs"] >= t.patience
