@@ -80,3 +80,17 @@ def test_all_slabs_order_is_balanced() -> None:
     assert [s.rattle for s in slabs] == [0, 0, 0, 0, 1, 1, 1, 1]
     assert {(s.phase, s.facet) for s in slabs[:4]} == {(p, f) for p in ("FeO", "Fe3O4")
                                                        for f in ("001", "110")}
+
+
+def test_regenerated_slabs_carry_the_ids_their_shard_rows_read_back_with() -> None:
+    """One id (xane3.data.identity): a slab the generator builds today is named as its embedded
+    row is read back, and its rattled copies (seeded as before 2026-12) are the rows' too."""
+    from xane3.data.embedded import read_shards
+
+    rows = {(r.meta["phase"], r.meta["facet"], r.meta["rattle"]): r for r in read_shards()}
+    parent = st.make_slab("FeO", (0, 0, 1))
+    for k in (0, 1, 2):
+        row = rows[("FeO", parent.facet, k)]
+        slab = st.rattle(parent, k)
+        assert slab.id == row.meta["structure_id"] and slab.parent == row.meta["parent"]
+        np.testing.assert_allclose(slab.atoms.positions, row.atoms.positions, atol=1e-5)

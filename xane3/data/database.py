@@ -20,7 +20,6 @@ Schema (also in the README):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -39,22 +38,13 @@ from ase.db import connect
 from ase.db.core import reserved_keys
 from tqdm.auto import tqdm
 
+from xane3.data.identity import structure_id
 from xane3.data.normalize import default_grid, normalize_record
 from xane3.data.readers.structures import validate_structure
 from xane3.data.record import SpectrumRecord
 
 SCHEMA = "xane3-spectra/1"
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
-
-
-def structure_id(atoms: Atoms, decimals: int = 4) -> str:
-    """Stable 16-hex id: numbers, positions, cell (rounded) and pbc."""
-    h = hashlib.sha256()
-    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    for arr in (atoms.positions, atoms.cell.array):
-        h.update((np.round(np.asarray(arr, dtype=np.float64), decimals) + 0.0).tobytes())  # +0.0: no -0.0
-    h.update(np.asarray(atoms.pbc, dtype=np.int8).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _is_numeric_string(value: str) -> bool:

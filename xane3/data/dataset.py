@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from xane3.config import DEFAULT_ABSORBER_Z, DataConfig
 from xane3.data.graphs import StructureGraph
+from xane3.data.identity import structure_id
 
 
 @dataclass
@@ -28,13 +29,6 @@ class Sample:
     mask: np.ndarray
     e0: float
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def structure_hash(atoms: Atoms) -> str:
-    """Stable id of a structure (the database's own definition)."""
-    from xane3.data.database import structure_id
-
-    return structure_id(atoms)
 
 
 def regrid(src: np.ndarray, y: np.ndarray, mask: np.ndarray,
@@ -132,7 +126,7 @@ class XASDataset:
         index: dict[str, int] = {}
         samples: list[Sample] = []
         for atoms, absorbers, spec, mask, e0, kvp in items:
-            sid = str(kvp.get("structure_id") or structure_hash(atoms))
+            sid = str(kvp.get("structure_id") or structure_id(atoms))
             if sid not in index:
                 index[sid] = len(atoms_list)
                 atoms_list.append(atoms)

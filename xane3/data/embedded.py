@@ -1,7 +1,9 @@
 """The embedded FEFF10 data set shipped in ``xane3/data/embedded_shards`` (issue 3).
 
 Shards are append-only Parquet files written by ``python -m xane3.datagen spectra``;
-each row is one Fe K-edge spectrum of one absorber in a periodic slab.
+each row is one Fe K-edge spectrum of one absorber in a periodic slab. Ids are those of
+the atoms as read back (``xane3.data.identity``): shards written before 2026-12 store
+the generator's older SHA-1 names, which read back renamed, parents included.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from xane3.data.identity import structure_id
 from xane3.data.record import SpectrumRecord
 
 SHARD_DIR = Path(__file__).resolve().parent / "embedded_shards"
@@ -24,6 +27,7 @@ def read_shards(shard_dir: str | Path | None = None) -> list[SpectrumRecord]:
 
     shard_dir = Path(shard_dir) if shard_dir is not None else SHARD_DIR
     records: list[SpectrumRecord] = []
+    renamed: dict[str, str] = {}  # stored structure_id -> structure_id(atoms read back)
     for path in sorted(shard_dir.glob("*.parquet")):
         for row in pq.read_table(path).to_pylist():
             atoms = Atoms(numbers=row["numbers"],
@@ -33,11 +37,15 @@ def read_shards(shard_dir: str | Path | None = None) -> list[SpectrumRecord]:
             meta = {k: row[k] for k in _META}
             meta.update(code=row["code"], convolved=False, relaxed=False, key=row["key"],
                         rattle=int(row["rattle"]), scf_converged=bool(row["scf_converged"]))
+            meta["structure_id"] = structure_id(atoms)  # the id of the atoms as read back
             records.append(SpectrumRecord(
                 energy=np.asarray(row["energy"], np.float64),
                 mu=np.asarray(row["mu"], np.float64), source=f"embedded:{path.name}#{row['key']}",
                 absorber_z=26, e0=float(row["e0"]), e0_kind="fermi", atoms=atoms,
                 absorbers=[int(row["absorber"])], meta=meta))
+            renamed[row["structure_id"]] = meta["structure_id"]
+    for r in records:  # a parent is named by its unrattled slab's row, as read back too
+        r.meta["parent"] = renamed.get(r.meta["parent"], r.meta["parent"])
     return records
 
 

@@ -18,6 +18,8 @@ from ase.neighborlist import neighbor_list
 from pymatgen.core import Lattice, Structure
 from pymatgen.core.surface import SlabGenerator
 
+from xane3.data.identity import stored, structure_id
+
 PHASES = ("alpha-Fe2O3", "beta-Fe2O3", "gamma-Fe2O3", "Fe3O4", "FeO")
 FACETS = ((0, 0, 1), (0, 1, 2), (1, 0, 4), (1, 1, 0))
 N_LAYERS = 6
@@ -98,15 +100,6 @@ def to_atoms(struct: Structure) -> Atoms:
                  cell=struct.lattice.matrix, pbc=True)
 
 
-def structure_id(atoms: Atoms) -> str:
-    """Stable content hash of a structure (numbers, positions, cell to 1e-4 Å)."""
-    h = hashlib.sha1()
-    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
-    for arr in (atoms.positions, atoms.cell.array):
-        h.update(np.round(np.asarray(arr, dtype=np.float64), 4).tobytes())
-    return h.hexdigest()[:16]
-
-
 @dataclass
 class Slab:
     """A periodic slab (vacuum along z) with its provenance."""
@@ -122,7 +115,7 @@ class Slab:
 
     @property
     def id(self) -> str:
-        return structure_id(self.atoms)
+        return structure_id(stored(self.atoms))  # the id its shard rows are read back with
 
 
 def _planes(heights: np.ndarray, tol: float = 0.3) -> list[np.ndarray]:
@@ -222,6 +215,17 @@ def _in_plane_repeat(slab: Atoms, target_fe: int) -> tuple[int, int]:
     return best[1]
 
 
+def _seed_key(atoms: Atoms) -> str:
+    """What the rattle seeds are drawn from: the SHA-1 digest slabs were named by until
+    2026-12, kept so the embedded set's rattled copies regenerate as they were. Not an id
+    (that is :func:`xane3.data.identity.structure_id`)."""
+    h = hashlib.sha1()
+    h.update(np.asarray(atoms.numbers, dtype=np.int64).tobytes())
+    for arr in (atoms.positions, atoms.cell.array):
+        h.update(np.round(np.asarray(arr, dtype=np.float64), 4).tobytes())
+    return h.hexdigest()[:16]
+
+
 def rattle(parent: Slab, k: int) -> Slab:
     """The k-th seeded rattled copy of a parent slab.
 
@@ -234,7 +238,7 @@ def rattle(parent: Slab, k: int) -> Slab:
     """
     if k == 0:
         return parent
-    seed = int(hashlib.sha1(f"{parent.parent}:{k}".encode()).hexdigest()[:8], 16)
+    seed = int(hashlib.sha1(f"{_seed_key(parent.atoms)}:{k}".encode()).hexdigest()[:8], 16)
     rng = np.random.default_rng(seed)
     s_pos, s_cell = rng.uniform(0.01, 0.1), rng.uniform(0.02, 0.1)
     atoms = parent.atoms.copy()
