@@ -19,7 +19,7 @@ from typing import Any
 from ablations import table
 from ablations.specs import PRESET_DIR, RunPreset, load_specs, presets, resolve
 from xane3.atomic import write_csv_atomic, write_text_atomic
-from xane3.cli_common import add_db, add_set, parse_set
+from xane3.cli_common import add_db, add_ray, add_set, parse_set
 from xane3.config import Config, with_overrides
 from xane3.overlays import listing
 
@@ -96,10 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--preset", default="paper", choices=sorted(presets()),
                    help="ablations/presets: " + listing("", PRESET_DIR, RunPreset))
     p.add_argument("--seeds", type=int, help="seeds per spec (preset default: 3)")
-    p.add_argument("--gpus", type=float, default=0)
-    p.add_argument("--gpus-per-trial", type=float)
-    p.add_argument("--cpus-per-trial", type=float, default=1.0)
-    p.add_argument("--address", help="existing Ray cluster")
+    add_ray(p)
     p.add_argument("--resume", action="store_true", help="continue; finished (spec, seed) pairs are kept")
     add_db(p, dest="data")
     add_set(p, "override after the preset, for every spec")
@@ -128,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                       cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
+                      num_cpus=args.cpus,
                       wandb=args.wandb, results_table="ablations", preset_name=None, data=args.data,
                       extra={**pre.overrides, **user}, results_dir=args.results_dir,
                       experiments_dir=args.experiments_dir)

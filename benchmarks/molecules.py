@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
+from xane3.cli_common import add_threads
 
 VARIANTS = {
     "full": {},
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=1, help="untimed first steps (compile happens here)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_threads(p)
     p.add_argument("--profile", action="store_true", help="top operators of a training step")
     p.add_argument("--json", help="also write every figure here")
     p.add_argument("--child", choices=sorted(VARIANTS), help=argparse.SUPPRESS)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
-from xane3.cli_common import add_db
+from xane3.cli_common import add_db, add_threads
 
 VARIANTS = ("eager", "compile", "amp", "cueq")
 
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile happens here)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="torch threads per variant (0: torch's default)")
+    add_threads(p)
     p.add_argument("--repeat", type=int, default=1,
                    help="round-robin repeats (figures: median over repeats; for a shared machine)")
     p.add_argument("--json", help="also write every figure here")

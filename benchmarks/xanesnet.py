@@ -44,7 +44,7 @@ from benchmarks.xanesnet_steps import (  # noqa: F401 - the benchmark's API, use
     trial_checkpoint,
 )
 from xane3.atomic import write_csv_atomic, write_text_atomic
-from xane3.cli_common import add_quiet
+from xane3.cli_common import add_quiet, add_ray
 from xane3.overlays import experiment, listing, overlays
 from xane3.provenance import portable_path
 
@@ -80,7 +80,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
                   epochs: int | None = None, trials: int | None = None, seed: int = 0,
                   gpus: float = 0, gpus_per_trial: float | None = None, cpus: int | None = None,
                   extra: dict[str, Any] | None = None, verbose: int = 1, name: str | None = None,
-                  resume: bool = False) -> dict[str, Any]:
+                  resume: bool = False, address: str | None = None) -> dict[str, Any]:
     """Run every step; returns (and writes to OUT/summary.json) what was measured."""
     from benchmarks.xanesnet_eval import evaluate_checkpoints, markdown_table
     from search.run import run_search
@@ -115,7 +115,7 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     t1 = time.perf_counter()
     exp_dir = run_search(bench.space, trials or bench.trials, gpus=gpus, gpus_per_trial=gpus_per_trial,
                          cpus_per_trial=bench.cpus_per_trial,
-                         scheduler=bench.scheduler, data=str(db), name=name, resume=resume,
+                         scheduler=bench.scheduler, data=str(db), name=name, resume=resume, address=address,
                          wandb="disabled", seed=seed,
                          preset="paper", extra=base, results_dir=results_dir,
                          experiments_dir=(out / "search").resolve(), enqueue=[point],
@@ -177,9 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs per trial (default: the preset's)")
     p.add_argument("--trials", type=int, help="search trials, the default config included")
     p.add_argument("--seed", type=int, default=0, help="subset, split, sampler and training seed")
-    p.add_argument("--gpus", type=float, default=0, help="GPUs for Ray (default 0: CPU only)")
+    add_ray(p, per_trial=False)
     p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")
-    p.add_argument("--cpus", type=int, help="CPUs Ray may use (default: all)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="extra config override")
     p.add_argument("--name", help="search name (default: xanesnet-<preset>-<time>)")
     p.add_argument("--resume", action="store_true",
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         run_benchmark(a.train, a.out, a.preset, n_molecules=n, epochs=a.epochs, trials=a.trials,
                       seed=a.seed, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial, cpus=a.cpus,
                       extra=parse_set(a.set), verbose=0 if a.quiet else 1, name=a.name,
-                      resume=a.resume)
+                      resume=a.resume, address=a.address)
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

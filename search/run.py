@@ -29,7 +29,7 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
-from xane3.cli_common import add_db, add_quiet, add_set, parse_set
+from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set
 from xane3.config import Config
 from xane3.overlays import experiment, listing, names
 
@@ -228,16 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="irreps_basis", help="search space (listed below)")
     p.add_argument("--trials", type=int, default=16, help="number of trials (default 16)")
-    p.add_argument("--gpus", type=float, default=0, help="GPUs in all (0: CPU only)")
-    p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="default 1")
+    add_ray(p)
     p.add_argument("--epochs", "--max-epochs", dest="max_epochs", type=int,
                    help="epochs per trial (default: the preset's)")
     p.add_argument("--scheduler", choices=("asha", "none"), default="asha")
     add_db(p, dest="data")
     p.add_argument("--name", help="experiment name (default: <space>-<time>)")
     p.add_argument("--resume", action="store_true", help="continue the experiment --name")
-    p.add_argument("--address", help="existing Ray cluster (default: a private local instance)")
     p.add_argument("--storage", help="Optuna storage: RDB URL or journal file "
                    "(default: <experiment dir>/optuna.journal; SQLite refused for parallel trials)")
     p.add_argument("--wandb", choices=("online", "offline", "disabled"), default="offline")
@@ -261,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         extra = {**(experiment(a.experiment) if a.experiment else {}), **parse_set(a.set)}
         exp_dir = run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
                    cpus_per_trial=a.cpus_per_trial, max_epochs=a.max_epochs, scheduler=a.scheduler,
-                   data=a.data, name=a.name, resume=a.resume, address=a.address, storage=a.storage,
+                   data=a.data, name=a.name, resume=a.resume, address=a.address, num_cpus=a.cpus,
+                   storage=a.storage,
                    wandb=a.wandb, seed=a.seed, preset=a.preset, extra=extra,
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
                    verbose=0 if a.quiet else 1, user_set=parse_set(a.set))

@@ -13,12 +13,16 @@ COMMANDS = [
     ("xane3.predict_cli", [], ["--no-plots", "--device"]),
     ("xane3.evaluate", [], ["--no-plots", "--device"]),
     ("xane3.data.cli", ["ingest"], ["--quiet"]),
-    ("xane3.datagen.cli", ["spectra"], ["--quiet"]),
-    ("search.run", [], ["--quiet", "--db", "--set", "--epochs", "--preset", "--experiment"]),
-    ("benchmarks.xanesnet", [], ["--quiet"]),
+    ("xane3.datagen.cli", ["spectra"], ["--quiet", "--cpus", "--address"]),
+    ("search.run", [], ["--quiet", "--db", "--set", "--epochs", "--preset", "--experiment",
+                        "--cpus", "--cpus-per-trial", "--gpus", "--gpus-per-trial", "--address"]),
+    ("benchmarks.xanesnet", [], ["--quiet", "--cpus", "--gpus", "--address"]),
+    ("benchmarks.speed_options", [], ["--threads", "--device"]),
+    ("benchmarks.molecules", [], ["--threads", "--device"]),
     ("xane3.compare_experiment", [], []),
     ("xane3.lcf_cli", [], []),
-    ("ablations.run", [], ["--db", "--set", "--preset"]),
+    ("ablations.run", [], ["--db", "--set", "--preset", "--cpus", "--cpus-per-trial", "--gpus",
+                           "--gpus-per-trial", "--address"]),
     ("search.report", [], []),
     ("search.trust", [], []),
 ]
@@ -59,6 +63,14 @@ def test_data_source_and_epochs_old_spellings() -> None:
     a = build_parser().parse_args(["--space", "optim", "--data", "x.db", "--max-epochs", "3"])
     b = build_parser().parse_args(["--space", "optim", "--db", "x.db", "--epochs", "3"])
     assert (a.data, a.max_epochs) == (b.data, b.max_epochs) == ("x.db", 3)
+
+
+def test_ray_cpus_old_spelling() -> None:
+    """datagen's --workers (its name for Ray's CPUs before 2026-12) still parses, as --cpus."""
+    from xane3.datagen.cli import build_parser
+
+    p = build_parser()
+    assert [p.parse_args(["spectra", *a]).cpus for a in ([], ["--workers", "5"], ["--cpus", "3"])] == [2, 5, 3]
 
 
 def test_ablations_set_is_checked_before_ray(capsys) -> None:

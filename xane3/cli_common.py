@@ -2,7 +2,9 @@
 
 ``--quiet`` (no progress bars or tables; ``--no-progress`` still accepted), ``--no-plots``
 (tables and CSV only; ``--no-figures`` still accepted) and ``--device`` (``auto``: CUDA when
-present, as training does). Exit codes: 0 when the job did what was asked, 1 when it ran
+present, as training does). Compute is counted three ways, each with one name: ``--cpus``
+(CPUs Ray may use in all), ``--cpus-per-trial`` / ``--gpus-per-trial`` (one trial's
+share) and ``--threads`` (torch threads of one process, ``train.num_threads``). Exit codes: 0 when the job did what was asked, 1 when it ran
 and failed (every trial failed, nothing ingested, some structures failed), 2 for a bad
 command line or input refused before any work (argparse's own convention).
 """
@@ -42,6 +44,27 @@ def add_model_source(p: argparse.ArgumentParser, spread: str = "") -> None:
                                           "pretrained model, when installed)")
     src.add_argument("--ensemble", metavar="DIR",
                      help="every *.pt in DIR (and best.pt in subfolders)" + (f": {spread}" if spread else ""))
+
+
+def add_ray(p: argparse.ArgumentParser, per_trial: bool = True, cpus: int | None = None,
+            gpus: bool = True) -> None:
+    """``--address``, ``--cpus`` and ``--gpus`` of the Ray instance and, with ``per_trial``,
+    each trial's ``--cpus-per-trial`` / ``--gpus-per-trial``."""
+    p.add_argument("--address", help="existing Ray cluster (default: a private local instance)")
+    p.add_argument("--cpus", type=int, default=cpus,
+                   help=f"CPUs Ray may use in all (default: {cpus if cpus else 'all'})")
+    if gpus:
+        p.add_argument("--gpus", type=float, default=0, help="GPUs Ray may use (default 0: CPU only)")
+    if per_trial:
+        p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
+        if gpus:
+            p.add_argument("--gpus-per-trial", type=float,
+                           help="GPUs per trial; fractions pack trials on a GPU (default 1)")
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
 def add_device(p: argparse.ArgumentParser) -> None:

@@ -95,7 +95,7 @@ def test_feff_failure_recorded_and_run_goes_on(feo: st.Slab, tmp_path: Path) -> 
 
 def _cli(tmp_path: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "xane3.datagen", "spectra", "--phases", "FeO", "--facets",
-            "001", "--rattled", "1", "--sites", "2", "--workers", "1", "--batch", "1",
+            "001", "--rattled", "1", "--sites", "2", "--cpus", "1", "--batch", "1",
             "--no-progress", "--out", str(tmp_path / "shards"), "--cache",
             str(tmp_path / "cache"), "--settings-json", CHEAP_JSON, *extra]
 

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from xane3.cli_common import add_quiet
+from xane3.cli_common import add_quiet, add_ray
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
@@ -95,7 +95,7 @@ def _yield_cpu_across_sessions() -> None:
         pass  # no autogroup (or not permitted): plain nice still applies
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m xane3.datagen",
                                 description="FEFF10 Fe K-edge XANES data set of Fe-oxide slabs.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("structures", parents=[common], help="build the slabs, write extxyz")
     s.add_argument("--out", type=Path, default=CACHE_DIR / "structures.extxyz")
     g = sub.add_parser("spectra", parents=[common], help="run the missing FEFF calculations")
-    g.add_argument("--workers", type=int, default=2, help="Ray CPUs (one per FEFF run)")
-    g.add_argument("--address", help="Ray cluster address (default: a private local instance)")
+    add_ray(g, per_trial=False, cpus=2, gpus=False)  # one FEFF run per CPU
+    g.add_argument("--workers", dest="cpus", type=int, help=argparse.SUPPRESS)  # before 2026-12
     g.add_argument("--quality", choices=("default", "high"), default="default")
     g.add_argument("--limit", type=int, help="at most this many new calculations (tests)")
     g.add_argument("--sites", type=int, default=6, help="Fe sites per slab")
@@ -123,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("card", help="write counts + mean/std plot for docs/data.md")
     c.add_argument("--out", type=Path, default=SHARD_DIR)
     c.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[2] / "docs")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.cmd == "structures":
         from ase.io import write
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             over = json.loads(args.settings_json)
             over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}
             settings = replace(settings, **over)
-        counts = generate(args.workers, args.address, args.quality, args.out, args.cache,
+        counts = generate(args.cpus, args.address, args.quality, args.out, args.cache,
                           args.limit, args.batch, args.sites, _slabs(args), settings,
                           args.retry_failed, not args.quiet)
         print(json.dumps(counts))
