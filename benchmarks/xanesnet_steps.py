@@ -47,11 +47,7 @@ def default_point(space: str, base: dict[str, Any]) -> dict[str, Any]:
     learn = {(True, False): "centers", (False, True): "widths", (True, True): "both"}
     flat["basis.learn"] = learn.get((flat["model.learn_centers"], flat["model.learn_widths"]))
 
-    def applies(when: str) -> bool:  # "key=value": a conditional parameter of the space
-        key, _, value = when.partition("=")
-        return not when or str(flat[key]) == value
-
-    point = {p.name: flat[p.name] for p in get_space(space).params if applies(p.when)}
+    point = {p.name: flat[p.name] for p in get_space(space).params if p.drawn and p.applies(flat)}
     allowed = {p.name: p.choices for p in get_space(space).params if p.kind == "categorical"}
     for name, choices in allowed.items():
         if point[name] not in choices:

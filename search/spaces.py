@@ -1,35 +1,58 @@
-"""Named Optuna search spaces, declared in one place.
+"""Named Optuna search spaces: YAML files in ``search/conf/space``, read by the overlay loader.
 
-A space is a list of parameter declarations plus a define-by-run function, so
-conditionals work (m1, m2 exist only when the model keeps tensorial features)
-and ``--help`` can list every parameter without sampling. A sample is an override
-dict for :func:`xane3.config.with_overrides`, exactly like an ablation spec.
+A space is an overlay (``xane3.overlays``) whose own field ``params`` lists what a trial
+draws, in order, each under the config key it sets (Optuna names the parameter the same)::
 
-Optuna parameter names are the config keys they set, except ``basis.learn``
-(which basis parameters are trained), which maps onto two boolean config keys.
+    model.m0: [16, 32, 48, 64]                       # a list: categorical
+    model.num_layers: {int: [2, 6]}                  # int or float range, log: true optional
+    model.m1: {choices: [4, 8], when: {model.tensorial: true}, otherwise: 0}
+    model.m2: {divide: [model.m0, 4]}                # derived from a drawn key, not drawn
+
+``when`` draws a parameter only where an earlier draw has the given value (``otherwise`` is
+recorded elsewhere, so tables show what the model had); ``include`` puts other spaces'
+parameters first, each drawn once. ``basis.learn`` (which basis parameters are trained:
+centers | widths | both) is the one name that is not a config key: it sets
+``model.learn_centers`` and ``model.learn_widths``. A sample is an override dict for
+:func:`xane3.config.with_overrides`, exactly like an ablation spec; ``--help`` lists every
+parameter without sampling.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+import functools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from xane3.config import Config
+from xane3.overlays import load_overlay
+
 Overrides = dict[str, Any]
+SPACE_DIR = Path(__file__).parent / "conf" / "space"
+BASIS_LEARN = "basis.learn"  # -> model.learn_centers, model.learn_widths
+_RANGES = ("int", "float")
 
 
 @dataclass(frozen=True)
 class Param:
-    """One searched parameter: categorical (``choices``), int or float range."""
+    """One parameter: categorical (``choices``), int or float range, or ``derive``d."""
 
     name: str
-    kind: str  # categorical | int | float
+    kind: str  # categorical | int | float | derived
     choices: tuple[Any, ...] = ()
     low: float = 0.0
     high: float = 0.0
     log: bool = False
-    when: str = ""  # human-readable condition, shown by --help
+    when: tuple[str, Any] | None = None  # (key, value): drawn only where that draw has value
+    otherwise: Any = None  # recorded where ``when`` does not hold (None: nothing)
+    derive: tuple[str, int] | None = None  # (key, d): the drawn key's value // d
+
+    @property
+    def drawn(self) -> bool:
+        return self.kind != "derived"
+
+    def applies(self, values: dict[str, Any]) -> bool:
+        return self.when is None or values.get(self.when[0]) == self.when[1]
 
     def suggest(self, trial: Any) -> Any:
         if self.kind == "categorical":
@@ -39,11 +62,56 @@ class Param:
         return trial.suggest_float(self.name, self.low, self.high, log=self.log)
 
     def describe(self) -> str:
+        if self.kind == "derived":
+            return f"{self.name} = {self.derive[0]} // {self.derive[1]}"
         if self.kind == "categorical":
             rng = "{" + ", ".join(str(c) for c in self.choices) + "}"
         else:
             rng = f"{self.kind} [{self.low:g}, {self.high:g}]" + (" log" if self.log else "")
-        return f"{self.name} {rng}" + (f"  (only if {self.when})" if self.when else "")
+        cond = f"  (only if {self.when[0]}={self.when[1]}" if self.when else ""
+        if cond and self.otherwise is not None:
+            cond += f"; else {self.otherwise}"
+        return f"{self.name} {rng}" + (cond + ")" if cond else "")
+
+
+def parse_param(name: str, spec: Any) -> Param:
+    """One ``params`` entry of a space file; a ValueError says what is wrong with it."""
+    if name != BASIS_LEARN and name not in _config_keys():
+        raise ValueError(f"parameter {name!r} is not a config key (or {BASIS_LEARN})")
+    if isinstance(spec, list):
+        spec = {"choices": spec}
+    if not isinstance(spec, dict):
+        raise ValueError(f"{name}: expected a list of choices or a mapping, got {spec!r}")
+    known = {"choices", "int", "float", "log", "when", "otherwise", "divide"}
+    if set(spec) - known:
+        raise ValueError(f"{name}: unknown field(s) {sorted(set(spec) - known)}; allowed: {sorted(known)}")
+    kinds = [k for k in ("choices", *_RANGES, "divide") if k in spec]
+    if len(kinds) != 1:
+        raise ValueError(f"{name}: give exactly one of choices, int, float, divide (got {kinds})")
+    when = spec.get("when")
+    if when is not None and not (isinstance(when, dict) and len(when) == 1):
+        raise ValueError(f"{name}: 'when' must be one {{key: value}}")
+    when = next(iter(when.items())) if when else None
+    kind = kinds[0]
+    if kind == "divide":
+        src, d = spec["divide"]
+        return Param(name, "derived", derive=(str(src), int(d)))
+    if kind == "choices":
+        return Param(name, "categorical", tuple(spec["choices"]), when=when,
+                     otherwise=spec.get("otherwise"))
+    low, high = spec[kind]
+    if not low <= high:
+        raise ValueError(f"{name}: range [{low}, {high}] is empty")
+    return Param(name, kind, low=float(low), high=float(high), log=bool(spec.get("log", False)),
+                 when=when, otherwise=spec.get("otherwise"))
+
+
+@dataclass(frozen=True)
+class SpaceFields:
+    """A space file's own fields (beside the overlay's description)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    include: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -51,10 +119,22 @@ class Space:
     name: str
     doc: str
     params: tuple[Param, ...]
-    sample: Callable[[Any, dict[str, Param]], Overrides] = field(repr=False)
 
     def __call__(self, trial: Any) -> Overrides:
-        return self.sample(trial, {p.name: p for p in self.params})
+        """One draw: the override dict of ``trial`` (define-by-run, in file order)."""
+        o: Overrides = {}
+        for p in self.params:
+            if p.derive is not None:
+                o[p.name] = o[p.derive[0]] // p.derive[1]
+            elif p.applies(o):
+                o[p.name] = p.suggest(trial)
+            elif p.otherwise is not None:
+                o[p.name] = p.otherwise
+        if BASIS_LEARN in o:
+            learn = o.pop(BASIS_LEARN)
+            o["model.learn_centers"] = learn in ("centers", "both")
+            o["model.learn_widths"] = learn in ("widths", "both")
+        return o
 
     def keys(self, samples: int = 64) -> set[str]:
         """Every config key some sample of this space sets (all conditional branches)."""
@@ -70,142 +150,59 @@ class Space:
         return out
 
 
-# --- parameter declarations (shared between spaces) ---------------------------------
-TENSORIAL = Param("model.tensorial", "categorical", (True, False))
-M0 = Param("model.m0", "categorical", (16, 32, 48, 64))
-M1 = Param("model.m1", "categorical", (4, 8, 16, 32), when="model.tensorial=True")
-M2 = Param("model.m2", "categorical", (0, 4, 8, 16), when="model.tensorial=True")
-LAYERS = Param("model.num_layers", "int", low=2, high=6)
-LR = Param("train.lr", "float", low=1e-4, high=1e-2, log=True)
-BASIS_LEARN = Param("basis.learn", "categorical", ("centers", "widths", "both"))
-N_GAUSS = Param("model.n_gaussians", "categorical", (50, 100, 200, 300))  # multiples of 5 widths
-WEIGHT_DECAY = Param("train.weight_decay", "float", low=1e-5, high=1e-1, log=True)
-BATCH = Param("train.batch_size", "categorical", (8, 16, 32))
-LAMBDA_GRAD = Param("train.lambda_grad", "float", low=10.0, high=500.0, log=True)
-LAMBDA_CURV = Param("train.lambda_curv", "float", low=10.0, high=500.0, log=True)
-RAMP_START = Param("train.ramp_start", "float", low=0.0, high=0.5)  # fractions of the run
-RAMP_EPOCHS = Param("train.ramp_epochs", "float", low=0.05, high=0.5)
-RADIAL = Param("model.radial_basis", "categorical", ("bessel", "gaussian"))
-NUM_RADIAL = Param("model.num_radial", "categorical", (8, 16, 32))
-DROPOUT = Param("model.dropout", "float", low=0.0, high=0.2)
-CENTERS_INIT = Param("model.centers_init", "categorical", ("uniform", "physics"))
+@functools.cache
+def _config_keys() -> frozenset[str]:
+    return frozenset(Config().flat())
 
 
-def _irreps_basis(trial: Any, p: dict[str, Param]) -> Overrides:
-    o: Overrides = {"model.tensorial": p["model.tensorial"].suggest(trial)}
-    o["model.m0"] = p["model.m0"].suggest(trial)
-    if o["model.tensorial"]:
-        o["model.m1"] = p["model.m1"].suggest(trial)
-        o["model.m2"] = p["model.m2"].suggest(trial)
-    else:  # recorded as 0 so tables and plots show what the model really had
-        o["model.m1"] = o["model.m2"] = 0
-    o["model.num_layers"] = p["model.num_layers"].suggest(trial)
-    o["train.lr"] = p["train.lr"].suggest(trial)
-    learn = p["basis.learn"].suggest(trial)
-    o["model.learn_centers"] = learn in ("centers", "both")
-    o["model.learn_widths"] = learn in ("widths", "both")
-    o["model.n_gaussians"] = p["model.n_gaussians"].suggest(trial)
-    return o
+def load_space(path: str | Path, _seen: tuple[str, ...] = ()) -> Space:
+    """Read and check one space file (and the spaces it includes)."""
+    path = Path(path)
+    ov = load_overlay(path, SpaceFields)
+    if ov.overrides:
+        raise ValueError(f"{path}: a search space draws its keys; fixed overrides belong in "
+                         "--preset/--experiment/--set")
+    if path.stem in _seen:
+        raise ValueError(f"{path}: includes itself ({' -> '.join((*_seen, path.stem))})")
+    params: dict[str, Param] = {}
+    for inc in ov.extras.include:
+        for p in load_space(path.parent / f"{inc}.yaml", (*_seen, path.stem)).params:
+            params.setdefault(p.name, p)
+    try:
+        for name, spec in ov.extras.params.items():
+            params[name] = parse_param(str(name), spec)
+        for p in params.values():
+            for ref in ((p.when or ("",))[0], (p.derive or ("",))[0]):
+                if ref and ref not in params:
+                    raise ValueError(f"{p.name} refers to {ref!r}, which the space does not draw")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    return Space(path.stem, ov.description, tuple(params.values()))
 
 
-def _optim(trial: Any, p: dict[str, Param]) -> Overrides:
-    return {name: p[name].suggest(trial) for name in (
-        "train.lr", "train.weight_decay", "train.batch_size", "train.lambda_grad",
-        "train.lambda_curv", "train.ramp_start", "train.ramp_epochs")}
-
-
-def _full(trial: Any, p: dict[str, Param]) -> Overrides:
-    o = _irreps_basis(trial, p)
-    o.update(_optim(trial, p))  # train.lr is suggested once: Optuna returns the same value
-    for name in ("model.radial_basis", "model.num_radial", "model.dropout", "model.centers_init"):
-        o[name] = p[name].suggest(trial)
-    return o
-
-
-# a small space for public-benchmark runs (benchmarks.xanesnet): learning rate, width, basis
-# size. Width is m0 with m1 = m0/2 and m2 = m0/4 (the default irreps' ratio), so the preset's
-# own model (cpu: 16/8/4, paper: 32/16/8) is a point of the space and can be enqueued.
-LR_SMALL = Param("train.lr", "float", low=3e-4, high=3e-3, log=True)
-WIDTH_CPU = Param("model.m0", "categorical", (8, 16, 24))
-WIDTH_GPU = Param("model.m0", "categorical", (16, 32, 48, 64))
-N_GAUSS_SMALL = Param("model.n_gaussians", "categorical", (50, 100, 200))
-N_GAUSS_GPU = Param("model.n_gaussians", "categorical", (100, 200, 300))
-
-
-def _width_lr_basis(trial: Any, p: dict[str, Param]) -> Overrides:
-    m0 = p["model.m0"].suggest(trial)
-    return {"train.lr": p["train.lr"].suggest(trial), "model.m0": m0, "model.m1": m0 // 2,
-            "model.m2": m0 // 4, "model.n_gaussians": p["model.n_gaussians"].suggest(trial)}
-
-
-# molecules (benchmarks.xanesnet --preset full): one absorber per molecule, so every
-# spectrum costs a backbone pass; sized for a 2-core CPU. The paper's fully connected TP
-# (~8x slower a step than channel-wise at the cpu width, benchmarks.molecules) is searched
-# at the narrow widths only, or one trial would outlast the whole budget.
-TP_KIND = Param("model.tensor_product", "categorical", ("channelwise", "full"))
-M0_MOL = Param("model.m0", "categorical", (16, 32, 48))
-M1_MOL = Param("model.m1", "categorical", (8, 16))
-M2_MOL = Param("model.m2", "categorical", (0, 4, 8))
-LAYERS_MOL = Param("model.num_layers", "int", low=2, high=4)
-R_MAX = Param("data.r_max", "categorical", (4.0, 5.0))
-WIDE_FULL_TP = {"model.m0": 16, "model.m1": 8, "model.m2": 4}  # full TP: the cpu preset's widths
-
-
-def _molecules(trial: Any, p: dict[str, Param]) -> Overrides:
-    o: Overrides = {"train.lr": p["train.lr"].suggest(trial)}
-    learn = p["basis.learn"].suggest(trial)
-    o["model.learn_centers"] = learn in ("centers", "both")
-    o["model.learn_widths"] = learn in ("widths", "both")
-    o["model.tensor_product"] = p["model.tensor_product"].suggest(trial)
-    if o["model.tensor_product"] == "channelwise":
-        for name in ("model.m0", "model.m1", "model.m2"):
-            o[name] = p[name].suggest(trial)
-    else:  # recorded, so the table shows what the model had
-        o.update(WIDE_FULL_TP)
-    o["model.num_layers"] = p["model.num_layers"].suggest(trial)
-    o["data.r_max"] = p["data.r_max"].suggest(trial)
-    return o
-
-
-_IRREPS = (TENSORIAL, M0, M1, M2, LAYERS, LR, BASIS_LEARN, N_GAUSS)
-_OPTIM = (LR, WEIGHT_DECAY, BATCH, LAMBDA_GRAD, LAMBDA_CURV, RAMP_START, RAMP_EPOCHS)
-
-SPACES: dict[str, Space] = {
-    s.name: s for s in (
-        Space("irreps_basis", "irreps multiplicities, depth, learning rate and spectral basis",
-              _IRREPS, _irreps_basis),
-        Space("optim", "optimiser, batch size, derivative-loss weights and their annealing ramp",
-              _OPTIM, _optim),
-        Space("full", "irreps_basis + optim + radial basis, dropout and centre initialisation",
-              _IRREPS + tuple(q for q in _OPTIM if q is not LR)
-              + (RADIAL, NUM_RADIAL, DROPOUT, CENTERS_INIT), _full),
-        Space("width_lr_small", "learning rate, width (m0; m1 = m0/2, m2 = m0/4) and number of "
-              "Gaussians, sized for a 2-core CPU", (LR_SMALL, WIDTH_CPU, N_GAUSS_SMALL), _width_lr_basis),
-        Space("width_lr", "learning rate, width (m0; m1 = m0/2, m2 = m0/4) and number of Gaussians, "
-              "around the paper's model", (LR, WIDTH_GPU, N_GAUSS_GPU), _width_lr_basis),
-        Space("molecules", "molecules on a 2-core CPU: learning rate, basis learning, tensor-product "
-              "kind, channels (full TP: the cpu preset's 16/8/4 only), layers and r_max",
-              (LR_SMALL, BASIS_LEARN, TP_KIND,
-               dataclasses.replace(M0_MOL, when="model.tensor_product=channelwise"),
-               dataclasses.replace(M1_MOL, when="model.tensor_product=channelwise"),
-               dataclasses.replace(M2_MOL, when="model.tensor_product=channelwise"),
-               LAYERS_MOL, R_MAX), _molecules),
-    )
-}
+@functools.cache
+def spaces() -> dict[str, Space]:
+    return {p.stem: load_space(p) for p in sorted(SPACE_DIR.glob("*.yaml"))}
 
 
 def get_space(name: str) -> Space:
-    if name not in SPACES:
-        raise KeyError(f"unknown search space {name!r}; known: {', '.join(SPACES)}")
-    return SPACES[name]
+    """A space by name (``search/conf/space/<name>.yaml``) or a path to a space file."""
+    if name.endswith((".yaml", ".yml")):
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"{name}: no such search space file")
+        return load_space(name)
+    if name not in spaces():
+        raise KeyError(f"unknown search space {name!r}; known: {', '.join(spaces())} "
+                       "(or a path to a space .yaml)")
+    return spaces()[name]
 
 
 def describe_spaces() -> str:
     """The text ``--help`` shows: every space and its parameters."""
-    lines = ["search spaces (--space):"]
-    for s in SPACES.values():
+    lines = ["search spaces (--space; search/conf/space/*.yaml, or a path to your own):"]
+    for s in spaces().values():
         lines.append(f"  {s.name}: {s.doc}")
         lines.extend(f"      {p.describe()}" for p in s.params)
-    lines.append("  basis.learn sets model.learn_centers / model.learn_widths "
+    lines.append(f"  {BASIS_LEARN} sets model.learn_centers / model.learn_widths "
                  "(centers | widths | both).")
     return "\n".join(lines)

@@ -25,6 +25,11 @@ def test_every_overlay_file_in_the_repository_loads() -> None:
     assert all(o.description for group in loaded.values() for o in group.values())
     files = {p for d, _ in kinds for p in d.glob("*.yaml")}
     assert len(files) == sum(len(g) for g in loaded.values())
+    from search.spaces import SPACE_DIR, SpaceFields, spaces  # search spaces: the same loader
+
+    assert set(overlays(SPACE_DIR, SpaceFields)) == set(spaces()) >= {"irreps_basis", "optim", "full"}
+    every = {p.resolve() for p in REPO.rglob("*.yaml") if ".venv" not in p.parts and "runs" not in p.parts}
+    assert every == {p.resolve() for p in files | set(SPACE_DIR.glob("*.yaml"))}  # none unread
 
 
 def test_composition_order_and_bases() -> None:

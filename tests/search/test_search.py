@@ -17,7 +17,7 @@ import pytest
 from search import runner
 from search.results import epoch_columns, part_path, trial_columns, write_part
 from search.run import build_parser, run_search
-from search.spaces import SPACES
+from search.spaces import spaces
 from xane3.config import Config, with_overrides
 
 FAST = {"train.max_steps_per_epoch": 2}
@@ -48,13 +48,13 @@ def _search(tmp: Path, db: Path, name: str, **kw) -> tuple[Path, pd.DataFrame, p
 
 
 # --- no Ray ----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", sorted(SPACES))
+@pytest.mark.parametrize("name", sorted(spaces()))
 def test_space_samples_are_valid_overrides(name):
     """Every sample is an override dict with_overrides accepts; m1, m2 only when tensorial."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(25):
         trial = study.ask()
-        overrides = SPACES[name](trial)
+        overrides = spaces()[name](trial)
         with_overrides(Config(), overrides)
         if "model.tensorial" in trial.params:
             tensorial = trial.params["model.tensorial"]
@@ -67,7 +67,7 @@ def test_space_samples_are_valid_overrides(name):
 
 def test_help_lists_spaces_and_parameters():
     text = build_parser().format_help()
-    for space in SPACES.values():
+    for space in spaces().values():
         assert f"{space.name}:" in text
         for p in space.params:
             assert p.name in text
@@ -263,8 +263,8 @@ def test_a_set_value_the_space_samples_is_refused(capsys):
 
     assert main(["--space", "optim", "--set", "train.lr=1e6", "--preset", "tiny"]) == 2
     assert "--set train.lr: the space 'optim' samples it" in capsys.readouterr().err
-    assert {"model.m1", "model.learn_widths", "train.lr"} <= SPACES["irreps_basis"].keys()
-    assert {"model.m0", "data.r_max", "model.tensor_product"} <= SPACES["molecules"].keys()
+    assert {"model.m1", "model.learn_widths", "train.lr"} <= spaces()["irreps_basis"].keys()
+    assert {"model.m0", "data.r_max", "model.tensor_product"} <= spaces()["molecules"].keys()
 
 
 @pytest.mark.slow
