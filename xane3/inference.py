@@ -16,6 +16,7 @@ from ase import Atoms
 
 from xane3.config import DEFAULT_ABSORBER_Z
 from xane3.data.graphs import StructureGraph, collate
+from xane3.data.readers.structures import absorber_sites
 from xane3.train.metadata import metadata_of
 
 AbsorberSpec = Sequence[int] | Sequence[Sequence[int]] | None
@@ -25,25 +26,14 @@ def default_absorber_z(model: torch.nn.Module) -> int:
     return metadata_of(model).absorber_z
 
 
-def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = DEFAULT_ABSORBER_Z) -> list[list[int]]:
-    """Normalise ``absorbers`` to a list of index groups, checking them against ``atoms``."""
+def absorber_groups(atoms: Atoms, absorbers: AbsorberSpec, absorber_z: int = DEFAULT_ABSORBER_Z,
+                    source: str = "structure") -> list[list[int]]:
+    """Normalise ``absorbers`` to a list of index groups (default: every ``absorber_z`` atom),
+    each checked by :func:`~xane3.data.readers.structures.absorber_sites`."""
     if absorbers is None:
-        idx = [i for i, z in enumerate(atoms.numbers) if z == absorber_z]
-        if not idx:
-            from ase.data import chemical_symbols
-            raise ValueError(
-                f"structure {atoms.get_chemical_formula()} has no {chemical_symbols[absorber_z]} "
-                f"atom to absorb (Z={absorber_z})"
-            )
-        return [[i] for i in idx]
+        return [[i] for i in absorber_sites(atoms, source, absorber_z)]
     groups = [[int(a)] if np.ndim(a) == 0 else [int(x) for x in a] for a in absorbers]
-    for g in groups:
-        if not g:
-            raise ValueError("an absorber group is empty")
-        bad = [a for a in g if a < 0 or a >= len(atoms)]
-        if bad:
-            raise ValueError(f"absorber index {bad[0]} out of range for {len(atoms)} atoms")
-    return groups
+    return [absorber_sites(atoms, source, absorber_z, g) for g in groups]
 
 
 def backbone_bytes(model: torch.nn.Module, n_edges: int) -> int:

@@ -98,23 +98,16 @@ def check_physical(atoms: Atoms, groups: list[list[int]], ens, source: str, allo
 def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
                 group: list[int] | None) -> tuple[list[str], list[list[int]]]:
     """(column labels, absorber groups) for one structure."""
+    from xane3.data.readers.structures import StructureError, absorber_sites
+
     sym = chemical_symbols[z_abs]
-    chosen = group if group is not None else sites
-    if chosen is None:
-        idx = [int(i) for i in np.flatnonzero(atoms.numbers == z_abs)]
-        if not idx:
-            raise PredictError(f"{source}: structure {atoms.get_chemical_formula()} has no {sym} atom "
-                               f"(the checkpoint predicts the {sym} K-edge)")
-        return [f"{sym}{i}" for i in idx], [[i] for i in idx]
-    bad = [i for i in chosen if not 0 <= i < len(atoms)]
-    if bad:
-        raise PredictError(f"{source}: site {bad[0]} out of range (0..{len(atoms) - 1})")
-    wrong = [f"{i} ({atoms[i].symbol})" for i in chosen if atoms.numbers[i] != z_abs]
-    if wrong:
-        raise PredictError(f"{source}: sites {', '.join(wrong)} are not {sym} atoms")
+    try:
+        idx = absorber_sites(atoms, source, z_abs, group if group is not None else sites)
+    except StructureError as exc:
+        raise PredictError(f"{exc} (the checkpoint predicts the {sym} K-edge)") from exc
     if group is not None:
-        return ["group_" + "_".join(f"{sym}{i}" for i in group)], [list(group)]
-    return [f"{sym}{i}" for i in sites], [[i] for i in sites]
+        return ["group_" + "_".join(f"{sym}{i}" for i in idx)], [idx]
+    return [f"{sym}{i}" for i in idx], [[i] for i in idx]
 
 
 OUTPUT_SUFFIXES = (".csv", ".png")  # what predict writes: never read back as structures

@@ -135,7 +135,7 @@ def test_validate_structure_is_periodic_aware() -> None:
     validate_structure(a, "s.cif", absorbers=[0], absorber_z=26)  # 9.8 Å apart without images
     with pytest.raises(StructureError, match="s.cif: no absorber atom .no atom with Z=29"):
         validate_structure(a, "s.cif", absorber_z=29)
-    with pytest.raises(StructureError, match=r"absorbers \[1\] are not Z=26"):
+    with pytest.raises(StructureError, match=r"absorbers \[1 \(O\)\] are not Fe \(Z=26\)"):
         validate_structure(a, "s.cif", absorbers=[1], absorber_z=26)
 
 

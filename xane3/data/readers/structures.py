@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.data import chemical_symbols
 from ase.io import read
 
 from xane3.data.graphs import neighbours
@@ -63,18 +64,37 @@ def validate_structure(
     problem = geometry_problem(atoms, min_dist)
     if problem:
         raise StructureError(f"{source}: {problem}")
-    if absorbers is not None:
-        if len(absorbers) == 0:
-            raise StructureError(f"{source}: no absorber atom")
-        bad = [a for a in absorbers if not 0 <= int(a) < len(atoms)]
-        if bad:
-            raise StructureError(f"{source}: absorber indices {bad} out of range (0..{len(atoms) - 1})")
-        if absorber_z is not None:
-            wrong = [int(a) for a in absorbers if atoms.numbers[int(a)] != absorber_z]
-            if wrong:
-                raise StructureError(f"{source}: absorbers {wrong} are not Z={absorber_z}")
-    elif absorber_z is not None and not np.any(atoms.numbers == absorber_z):
-        raise StructureError(f"{source}: no absorber atom (no atom with Z={absorber_z})")
+    if absorbers is not None or absorber_z is not None:
+        absorber_sites(atoms, source, absorber_z, absorbers)
+
+
+def absorber_sites(atoms: Atoms, source: str, absorber_z: int | None = None,
+                   chosen: Sequence[int] | None = None) -> list[int]:
+    """The absorbing sites of ``atoms``: ``chosen`` checked (in range and, with ``absorber_z``,
+    of that element) or, without it, every atom of ``absorber_z``. The one place that
+    decides which atoms absorb, for ingest, ``predict`` and the Python API; a
+    StructureError names ``source``."""
+    if chosen is None:
+        if absorber_z is None:
+            raise ValueError("absorber_sites: give the sites or the absorbing element")
+        idx = [int(i) for i in np.flatnonzero(atoms.numbers == absorber_z)]
+        if not idx:
+            raise StructureError(f"{source}: no absorber atom (no atom with Z={absorber_z}: "
+                                 f"{atoms.get_chemical_formula()} has no {chemical_symbols[absorber_z]} atom)")
+        return idx
+    chosen = [int(a) for a in chosen]
+    if not chosen:
+        raise StructureError(f"{source}: no absorber atom")
+    bad = [a for a in chosen if not 0 <= a < len(atoms)]
+    if bad:
+        raise StructureError(f"{source}: absorber indices {bad} out of range (0..{len(atoms) - 1})")
+    if absorber_z is not None:
+        wrong = [a for a in chosen if atoms.numbers[a] != absorber_z]
+        if wrong:
+            said = ", ".join(f"{a} ({atoms[a].symbol})" for a in wrong)
+            raise StructureError(f"{source}: absorbers [{said}] are not "
+                                 f"{chemical_symbols[absorber_z]} (Z={absorber_z})")
+    return chosen
 
 
 def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE, pair_factor: float = PAIR_FACTOR) -> str:
