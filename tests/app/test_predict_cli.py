@@ -289,16 +289,3 @@ def test_xane3_predict_is_the_function_even_after_the_command_module_is_imported
     atoms = read(cifs["feo"])
     np.testing.assert_allclose(from_package(model, atoms, [[0]]), predict(model, atoms, [[0]]))
 
-
-def test_api_and_cli_choose_sites_by_one_rule(ckpt, cifs) -> None:
-    """Issue 15: the Python API checks sites as predict and ingest do (an O site is refused,
-    not predicted as if it were Fe); the default is every Fe atom, in order."""
-    from xane3.data.readers.structures import StructureError, absorber_sites
-    from xane3.inference import absorber_groups
-
-    model, atoms = load_checkpoint(ckpt), read(cifs["feo"])
-    with pytest.raises(StructureError, match=r"absorbers \[1 \(O\)\] are not Fe"):
-        predict(model, atoms, [[1]])
-    fe = absorber_sites(atoms, "feo.cif", 26)
-    assert fe == [i for i, z in enumerate(atoms.numbers) if z == 26]
-    assert absorber_groups(atoms, None) == [[i] for i in fe]
