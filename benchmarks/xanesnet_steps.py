@@ -40,12 +40,12 @@ def build_db(pairs: list[tuple[Path, Path]], db: Path) -> dict[str, Any]:
 
 def default_point(space: str, base: dict[str, Any]) -> dict[str, Any]:
     """The preset's own values of the searched parameters: enqueued as the first trial."""
-    from search.spaces import get_space
+    from search.spaces import BASIS_LEARN, LEARN, get_space
     from xane3.config import Config, with_overrides
 
     flat = with_overrides(Config(), base).flat()
-    learn = {(True, False): "centers", (False, True): "widths", (True, True): "both"}
-    flat["basis.learn"] = learn.get((flat["model.learn_centers"], flat["model.learn_widths"]))
+    learn = {flags: name for name, flags in LEARN.items()}
+    flat[BASIS_LEARN] = learn.get((flat["model.learn_centers"], flat["model.learn_widths"]))
 
     point = {p.name: flat[p.name] for p in get_space(space).params if p.drawn and p.applies(flat)}
     allowed = {p.name: p.choices for p in get_space(space).params if p.kind == "categorical"}

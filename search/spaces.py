@@ -30,6 +30,7 @@ from xane3.overlays import load_overlay
 Overrides = dict[str, Any]
 SPACE_DIR = Path(__file__).parent / "conf" / "space"
 BASIS_LEARN = "basis.learn"  # -> model.learn_centers, model.learn_widths
+LEARN = {"centers": (True, False), "widths": (False, True), "both": (True, True)}
 _RANGES = ("int", "float")
 
 
@@ -131,9 +132,7 @@ class Space:
             elif p.otherwise is not None:
                 o[p.name] = p.otherwise
         if BASIS_LEARN in o:
-            learn = o.pop(BASIS_LEARN)
-            o["model.learn_centers"] = learn in ("centers", "both")
-            o["model.learn_widths"] = learn in ("widths", "both")
+            o["model.learn_centers"], o["model.learn_widths"] = LEARN[o.pop(BASIS_LEARN)]
         return o
 
     def keys(self, samples: int = 64) -> set[str]:

@@ -4,7 +4,8 @@
 (tables and CSV only; ``--no-figures`` still accepted) and ``--device`` (``auto``: CUDA when
 present, as training does). Compute is counted three ways, each with one name: ``--cpus``
 (CPUs Ray may use in all), ``--cpus-per-trial`` / ``--gpus-per-trial`` (one trial's
-share) and ``--threads`` (torch threads of one process, ``train.num_threads``). Exit codes: 0 when the job did what was asked, 1 when it ran
+share) and ``--threads`` (torch threads of one process, ``train.num_threads``).
+Exit codes: 0 when the job did what was asked, 1 when it ran
 and failed (every trial failed, nothing ingested, some structures failed), 2 for a bad
 command line or input refused before any work (argparse's own convention).
 """

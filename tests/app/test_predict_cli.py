@@ -288,4 +288,3 @@ def test_xane3_predict_is_the_function_even_after_the_command_module_is_imported
     model = load_checkpoint(ckpt)
     atoms = read(cifs["feo"])
     np.testing.assert_allclose(from_package(model, atoms, [[0]]), predict(model, atoms, [[0]]))
-
