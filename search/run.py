@@ -35,13 +35,18 @@ from xane3.overlays import experiment, listing, names
 
 
 class SpaceFn:
-    """The define-by-run function OptunaSearch calls; picklable for Tune's searcher state."""
+    """The define-by-run function OptunaSearch calls; picklable for Tune's searcher state.
+
+    It holds the space read when the search started, so a space file edited later (or
+    before ``--resume``, which unpickles this) cannot change what the remaining trials draw.
+    """
 
     def __init__(self, name: str) -> None:
-        self.name = name
+        self.name, self.space = name, get_space(name)
 
     def __call__(self, trial: Any) -> dict[str, Any]:
-        return {"overrides": get_space(self.name)(trial), "optuna_trial": trial.number}
+        space = getattr(self, "space", None) or get_space(self.name)  # pickled before it was held
+        return {"overrides": space(trial), "optuna_trial": trial.number}
 
 
 class ResumableOptunaSearch(OptunaSearch):

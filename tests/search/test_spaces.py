@@ -48,3 +48,18 @@ def test_a_users_space_file_runs_and_bad_ones_name_the_file(tmp_path) -> None:
         with pytest.raises(ValueError, match=name):
             load_space(tmp_path / name)
     assert main(["--space", "nope", "--trials", "1"]) == 2
+
+
+def test_a_search_draws_from_the_file_as_it_was_when_it_started(tmp_path) -> None:
+    """Tune pickles the searcher (and so the space) for --resume; an edit after the start
+    must not change what the remaining trials draw."""
+    import pickle
+
+    from search.run import SpaceFn
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("params:\n  train.lr: [1.0e-3, 3.0e-4]\n")
+    fn = SpaceFn(str(mine))
+    mine.write_text("params:\n  train.lr: [5.0e-2]\n")
+    resumed = pickle.loads(pickle.dumps(fn))
+    assert {o["overrides"]["train.lr"] for _, o in _draws(resumed, 12)} == {1e-3, 3e-4}

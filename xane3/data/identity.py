@@ -14,6 +14,8 @@ import hashlib
 import numpy as np
 from ase import Atoms
 
+POSITION_DTYPE = np.float32  # what a shard stores positions in (datagen.generate.SCHEMA)
+
 
 def structure_id(atoms: Atoms, decimals: int = 4) -> str:
     """Stable 16-hex id: numbers, positions, cell (rounded to ``decimals`` Å) and pbc."""
@@ -25,7 +27,7 @@ def structure_id(atoms: Atoms, decimals: int = 4) -> str:
     return h.hexdigest()[:16]
 
 
-def stored(atoms: Atoms, dtype=np.float32) -> Atoms:
+def stored(atoms: Atoms, dtype=POSITION_DTYPE) -> Atoms:
     """``atoms`` with its positions at the precision a shard stores them in."""
     out = atoms.copy()
     out.positions = np.asarray(atoms.positions, dtype).astype(np.float64)

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from xane3.atomic import atomic_path, write_text_atomic
+from xane3.data.identity import POSITION_DTYPE
 from xane3.data.readers.structures import geometry_problem
 from xane3.datagen import feff_runner as fr
 from xane3.datagen.structures import Slab, all_slabs
@@ -162,7 +163,7 @@ def _row(task: Task, res: dict[str, Any], settings_json: str) -> dict[str, Any]:
             "facet": s.facet, "rattle": s.rattle, "rattle_sigma_pos": s.rattle_sigma[0],
             "rattle_sigma_cell": s.rattle_sigma[1], "site_kind": task.site_kind,
             "absorber": task.absorber, "numbers": a.numbers.astype(np.int8),
-            "positions": a.positions.astype(np.float32).ravel(),
+            "positions": a.positions.astype(POSITION_DTYPE).ravel(),
             "cell": a.cell.array.astype(np.float64).ravel(), "pbc": [bool(x) for x in a.pbc],
             "energy": np.asarray(res["energy"], np.float64),
             "mu": np.asarray(res["mu"], np.float32), "e0": float(res["e0"]),
@@ -175,7 +176,7 @@ SCHEMA = pa.schema([
     ("phase", pa.string()), ("facet", pa.string()), ("rattle", pa.int16()),
     ("rattle_sigma_pos", pa.float32()), ("rattle_sigma_cell", pa.float32()),
     ("site_kind", pa.string()), ("absorber", pa.int32()), ("numbers", pa.list_(pa.int8())),
-    ("positions", pa.list_(pa.float32())), ("cell", pa.list_(pa.float64())),
+    ("positions", pa.list_(pa.from_numpy_dtype(POSITION_DTYPE))), ("cell", pa.list_(pa.float64())),
     ("pbc", pa.list_(pa.bool_())), ("energy", pa.list_(pa.float64())),
     ("mu", pa.list_(pa.float32())), ("e0", pa.float64()), ("scf_converged", pa.bool_()),
     ("seconds", pa.float32()), ("feff_settings", pa.string()), ("code", pa.string()),
