@@ -25,3 +25,20 @@ def test_packaged_model_predicts_every_fe_site(tmp_path) -> None:
     write(cif, atoms)
     assert main([str(cif), "--out", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "hematite.csv").exists()
+
+
+def test_committed_evaluation_is_what_the_packaged_model_scores(tmp_path) -> None:
+    """docs/pretrained/eval is regenerated whenever the shipped checkpoint changes (issue 16):
+    the packaged model, scored on its own test split, gives the committed summary."""
+    import pandas as pd
+
+    from xane3.evaluate import evaluate_checkpoint
+
+    committed = pd.read_parquet(PRETRAINED.parents[2] / "docs/pretrained/eval/summary.parquet")
+    now = evaluate_checkpoint(None, tmp_path, figures=False)["summary"]
+    cols = ["n_spectra", "mse_spectrum", "total", "pearson_mean", "mae_edge_ev", "mae_e0"]
+    key = ["predictor", "group_by", "group"]
+    both = committed.merge(now, on=key, suffixes=("_was", "_now"))
+    assert len(both) == len(committed) == len(now)
+    for c in cols:
+        np.testing.assert_allclose(both[f"{c}_now"], both[f"{c}_was"], rtol=1e-4, err_msg=c)
