@@ -32,6 +32,7 @@ from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
 from xane3.metrics import metrics_table, summarize
+from xane3.provenance import portable_path
 from xane3.train.accel import resolve_device
 from xane3.train.metadata import metadata_of
 
@@ -228,7 +229,7 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
         long[lab] = long[lab].astype("string")
     t = md.config.train
     summary = breakdown(long, t.lambda_grad, t.lambda_curv)
-    summary.insert(0, "checkpoint", str(path))
+    summary.insert(0, "checkpoint", portable_path(path))  # as compare_experiment and lcf record it
     summary["data"] = db or (md.config.data.db or "embedded")
     summary["baseline"] = data.note
     out = Path(out)
