@@ -68,9 +68,11 @@ def add_threads(p: argparse.ArgumentParser) -> None:
                    help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto",
-                   help="auto (default: CUDA when present) | cpu | cuda | cuda:N")
+def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
+    """``--device``; ``default=None`` leaves the config's ``train.device`` (also ``auto``)."""
+    said = "auto" if default else "the config's train.device, auto"
+    p.add_argument("--device", default=default,
+                   help=f"auto (CUDA when present) | cpu | cuda | cuda:N (default: {said})")
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

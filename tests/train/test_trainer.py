@@ -160,6 +160,10 @@ def test_an_earlier_run_is_never_silently_replaced(real_ds, tmp_path, capsys) ->
     fit(cfg, real_ds, tmp_path, progress=False, overwrite=True)
     fit(cfg, real_ds, tmp_path / "new", resume=True, progress=False)
     assert "no last.pt to resume from; starting from scratch" in capsys.readouterr().err
+    (tmp_path / "last.pt").unlink()  # deleted to save space: --resume must not start over on top
+    with pytest.raises(FileExistsError, match="last.pt, which is missing"):
+        fit(cfg, real_ds, tmp_path, resume=True, progress=False)
+    assert (tmp_path / "best.pt").exists() and (tmp_path / "metrics.parquet").exists()
 
 
 @pytest.mark.parametrize("key,value,message", [
@@ -217,3 +221,16 @@ def test_cli_unwritable_output_is_one_line(small_real_db, tmp_path, capsys) -> N
     rc = main(["--db", str(small_real_db), "--preset", "tiny", "--out", str(blocker / "run"), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "Traceback" not in err
+
+
+def test_cli_divergence_is_a_failed_job_and_device_is_a_flag(small_real_db, tmp_path, capsys) -> None:
+    """Exit 1: the job ran and failed (README's exit-code rule); ``--device`` sets train.device."""
+    import json
+
+    from xane3.train.__main__ import main
+
+    rc = main(["--db", str(small_real_db), "--preset", "tiny", "--out", str(tmp_path), "--epochs", "2",
+               "--quiet", "--device", "cpu", "--set", "train.lr=1e12", "--set", "train.grad_clip=0",
+               "--set", "train.max_steps_per_epoch=2"])
+    assert rc == 1 and "error: " in capsys.readouterr().err
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["device"] == "cpu"

@@ -11,7 +11,7 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_db, add_quiet, add_set, parse_set
+from xane3.cli_common import add_db, add_device, add_quiet, add_set, parse_set
 from xane3.config import Config, with_overrides
 from xane3.overlays import compose, listing
 
@@ -23,6 +23,8 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["data.db"] = args.db
     if args.epochs is not None:
         overrides["train.epochs"] = args.epochs
+    if args.device is not None:
+        overrides["train.device"] = args.device
     overrides.update(parse_set(args.set))
     return with_overrides(cfg, overrides)
 
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                    "ablations/specs/no_layer_norm.yaml")
     p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
     add_set(p)
+    add_device(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     add_quiet(p)
@@ -52,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
                      overwrite=args.overwrite)
-    except (OSError, ValueError, TrainingDiverged) as exc:  # data, disk, folder, divergence
+    except TrainingDiverged as exc:  # the job ran and failed
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # data, disk, folder
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,

@@ -146,6 +146,9 @@ def fit(
         raise FileExistsError(f"{out} holds an earlier run ({', '.join(earlier)}): pass --resume to "
                               "continue it, --overwrite to replace it, or another --out")
     if resume and not (out / "last.pt").exists():
+        if earlier:  # a fresh start would replace what is there with nothing to continue from
+            raise FileExistsError(f"{out}: --resume needs last.pt, which is missing, but the folder "
+                                  f"holds {', '.join(earlier)}; pass --overwrite to replace them")
         print(f"{out}: no last.pt to resume from; starting from scratch", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
