@@ -119,18 +119,23 @@ def main(argv: list[str] | None = None) -> int:
         configs = plan(args.specs, args.preset, seeds)
     except (KeyError, ValueError) as exc:
         p.error(str(exc))
-    from search.runner import run_trials
+    from search.runner import Experiment, run_trials
 
     name = args.name or f"ablations-{args.preset}"
     t0 = time.perf_counter()
-    rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
-                      cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
-                      num_cpus=args.cpus,
-                      wandb=args.wandb, results_table="ablations", preset_name=None, data=args.data,
-                      extra={**pre.overrides, **user}, results_dir=args.results_dir,
-                      experiments_dir=args.experiments_dir)
+    try:
+        rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
+                          cpus_per_trial=args.cpus_per_trial, address=args.address,
+                          resume=args.resume, num_cpus=args.cpus, wandb=args.wandb,
+                          results_table="ablations", preset_name=None, data=args.data,
+                          extra={**pre.overrides, **user}, results_dir=args.results_dir,
+                          experiments_dir=args.experiments_dir)
+    except (FileExistsError, FileNotFoundError, PermissionError) as exc:  # incl. an untrusted folder
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     wall = time.perf_counter() - t0
-    base = dict(pre.overrides, **user, **({"data.db": str(Path(args.data).resolve())} if args.data else {}))
+    # what the trials ran with (on --resume: the experiment's, not this command line's)
+    base = Experiment.load(Path(args.experiments_dir).resolve() / name).base
     command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
     print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
     failed = rows[rows["status"] == "failed"]

@@ -223,13 +223,14 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
     labels = [label for label, _ in configs]
     if len(set(labels)) != len(labels):
         raise ValueError("run_trials: labels must be unique")
+    if not resume:  # a bad --data or spec fails before the experiment folder is made
+        base = base_overrides(preset_name, data, max_epochs, seed, extra)
+        for _label, overrides in configs:
+            with_overrides(Config(), {**base, **overrides})
     exp_dir = prepare(name, experiments_dir, resume)
     if resume:
         exp = Experiment.load(exp_dir)
     else:
-        base = base_overrides(preset_name, data, max_epochs, seed, extra)
-        for _label, overrides in configs:  # a bad spec fails before anything starts
-            with_overrides(Config(), {**base, **overrides})
         exp = Experiment(name=name, kind="trials", base=base,
                          max_epochs=int(base.get("train.epochs", Config().train.epochs)),
                          trials=len(configs), scheduler="none", wandb=wandb,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -45,15 +46,32 @@ def fit_scale(ref: np.ndarray, mean: np.ndarray, std: np.ndarray, mask: np.ndarr
     return float(np.quantile(z, target) / k)
 
 
-def read_scale(directory: str | Path) -> float | None:
-    """The val-fitted scale ``--write-scale`` left in an ensemble folder (None: none there)."""
+def member_files(directory: str | Path, paths) -> list[str]:
+    """Members named relative to their ensemble folder, so the check survives a ``cd``."""
+    return sorted(Path(os.path.relpath(Path(p).resolve(), Path(directory).resolve())).as_posix()
+                  for p in paths)
+
+
+def read_scale(directory: str | Path, members=None) -> float | None:
+    """The val-fitted scale ``--write-scale`` left in an ensemble folder (None: none there).
+
+    A scale fits the members it was measured on; ``members`` (the checkpoints about to be
+    used) that differ from those (``--top-k``, a member added or removed) are refused.
+    """
     path = Path(directory) / SCALE_FILE
     if not path.is_file():
         return None
     try:
-        return float(json.loads(path.read_text())["scale"])
+        d = json.loads(path.read_text())
+        scale = float(d["scale"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a calibration file ({exc})") from exc
+    fitted = d.get("member_files")  # absent in files written before the check
+    if members is not None and fitted is not None and member_files(directory, members) != fitted:
+        raise ValueError(f"{path}: the scale was fitted for members {fitted}, not "
+                         f"{member_files(directory, members)}; rerun `python -m xane3.calibration "
+                         f"--ensemble {directory} --write-scale` for these members")
+    return scale
 
 
 def member_spectra(ens, idx: list[int], ds, device: str = "cpu") -> np.ndarray:
@@ -106,7 +124,8 @@ def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = Fal
     write_text_atomic(out / "calibration.json", json.dumps(res, indent=2))
     if write_scale:
         write_text_atomic(Path(ensemble_dir) / SCALE_FILE, json.dumps(
-            {"scale": scale, "fitted_on": "val", "nominal_k": NOMINAL_K, "members": res["members"]}, indent=2))
+            {"scale": scale, "fitted_on": "val", "nominal_k": NOMINAL_K, "members": res["members"],
+             "member_files": member_files(ensemble_dir, ens.paths)}, indent=2))
     if plots:
         _plot(out / "calibration.png", curves, scale)
     return res

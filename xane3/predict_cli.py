@@ -228,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
         return 2
     try:
-        scale = read_scale(args.ensemble) if args.ensemble else None
+        scale = read_scale(args.ensemble, ens.paths) if args.ensemble else None
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

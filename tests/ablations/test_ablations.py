@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,11 +102,20 @@ def test_smoke_run_all_writes_table_and_resume_skips(small_real_db, tmp_path, ca
     for name in SPECS:
         assert f"| {name} |" in md
     assert (tmp_path / "results" / "table1_smoke.png").stat().st_size > 10_000
-    # resume: nothing reruns, every (spec, seed) still exactly once
-    assert main(args + ["--resume"]) == 0
+    # resume: nothing reruns, every (spec, seed) still exactly once; without --data the table
+    # still records (and scores its mean-spectrum row on) the data the trials ran on
+    assert main([a for a in args if a not in ("--data", str(small_real_db))] + ["--resume"]) == 0
+    assert str(Path(small_real_db).resolve()) in (tmp_path / "results" / "table1_smoke.md").read_text()
     rows2 = pd.read_parquet(tmp_path / "results" / "ablations.parquet")
     assert len(rows2) == len(rows)
     assert sorted(rows2["trial_id"]) == sorted(rows["trial_id"])
+
+
+def test_bad_data_is_one_line_and_leaves_no_folder(tmp_path, capsys) -> None:
+    runs = tmp_path / "runs"
+    assert main(["baseline", "--preset", "smoke", "--data", str(tmp_path / "nope.db"),
+                 "--experiments-dir", str(runs), "--results-dir", str(tmp_path / "res")]) == 2
+    assert "nope.db" in capsys.readouterr().err and not runs.exists()
 
 
 def test_cli_list_prints_every_spec(capsys) -> None:

@@ -55,6 +55,10 @@ def test_calibrate_writes_coverages_and_predict_applies_the_scale(seeds, tmp_pat
     cif = tmp_path / "feo.cif"
     write(cif, bulk("FeO", "rocksalt", a=4.33, cubic=True))
     assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "scaled"), "--no-plots"]) == 0
+    capsys.readouterr()
+    assert predict(["--ensemble", str(seeds), "--top-k", "1", str(cif), "--out", str(tmp_path / "k1"),
+                    "--no-plots"]) == 2  # a scale fitted on two members is no scale for one
+    assert "fitted for members" in capsys.readouterr().err
     (seeds / "calibration.json").rename(tmp_path / "moved.json")
     assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "raw"), "--no-plots"]) == 0
     scaled, raw = (pd.read_csv(tmp_path / d / "feo.csv") for d in ("scaled", "raw"))
