@@ -154,12 +154,17 @@ def origin_site(atoms: Atoms, z_abs: int) -> int | None:
 
 
 def _unique_stems(paths: list[Path]) -> list[str]:
-    stems, seen = [], {}
+    """One output name per input: ``a.cif``, ``b/a.xyz`` and ``a_1.cif`` give a, a_1, a_1_1."""
+    stems: list[str] = []
+    taken: set[str] = set()
     for p in paths:
-        stem = p.stem or p.name
-        n = seen.get(stem, 0)
-        seen[stem] = n + 1
-        stems.append(stem if n == 0 else f"{stem}_{n}")
+        stem, n = p.stem or p.name, 0
+        name = stem
+        while name in taken:
+            n += 1
+            name = f"{stem}_{n}"
+        taken.add(name)
+        stems.append(name)
     return stems
 
 
@@ -198,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.top_k is not None and not args.ensemble:
+        parser.error("--top-k picks members of --ensemble DIR; it needs --ensemble")
     from xane3.data.readers.structures import StructureError
     from xane3.ensemble import load_ensemble
 
