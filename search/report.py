@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if a.metric not in epochs.columns:
+        curves = sorted(c for c in epochs.columns if c.startswith(("val_", "train_")))
+        print(f"error: --metric {a.metric}: not an epoch column; one of {', '.join(curves)}",
+              file=sys.stderr)
+        return 2
     out = Path(a.out) if a.out else exp_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     imp, why = None, ""

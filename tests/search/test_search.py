@@ -136,6 +136,8 @@ def test_search_on_cpu_writes_tables(ray8, tmp_path, small_real_db):
     md = (exp_dir / "report" / "report.md").read_text()
     assert md.count("| ") > 3 and all(t in md for t in trials["trial_id"])
     assert (exp_dir / "report" / "report.png").stat().st_size > 10_000
+    assert report_main(["cpu-search", "--experiments-dir", str(tmp_path / "runs"), "--metric",
+                        "val_spectrm"]) == 2  # a typo, not an empty learning-curve panel
     # best_config.json is what `python -m xane3.train --config` reads
     from xane3.train.__main__ import build_config
 
