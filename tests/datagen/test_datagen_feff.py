@@ -134,3 +134,22 @@ def test_resume_after_kill_gives_each_spectrum_once(tmp_path: Path) -> None:
     counts = json.loads(again.stdout.strip().splitlines()[-1])
     assert counts["new_done"] == 0 and counts["in_shards"] == 4
     assert sorted(r.meta["key"] for r in read_shards(tmp_path / "shards")) == sorted(keys)
+
+
+def test_one_shard_folder_holds_one_feff_setting(tmp_path: Path, capsys) -> None:
+    """--quality high (or --settings-json) into the embedded set's folder would mix spectra of
+    two settings into one data set: refused before any FEFF run, as is malformed JSON."""
+    from xane3.datagen.cli import main
+    from xane3.datagen.generate import SHARD_DIR
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    shutil.copy(sorted(SHARD_DIR.glob("*.parquet"))[0], shards)
+    args = ["spectra", "--out", str(shards), "--cache", str(tmp_path / "cache"), "--limit", "0",
+            "--phases", "FeO", "--facets", "001", "--rattled", "0", "--quiet"]
+    assert main(args + ["--quality", "high"]) == 2
+    assert "other FEFF settings (cluster_radius, fms_radius, scf_radius)" in capsys.readouterr().err
+    assert main(args + ["--settings-json", "{scf_radius: 4}"]) == 2
+    assert main(args + ["--settings-json", '{"scf_radus": 4}']) == 2
+    assert "expected a JSON object of FeffSettings fields" in capsys.readouterr().err
+    assert main(args) == 0  # the embedded set's own settings (fields added since are not compared)

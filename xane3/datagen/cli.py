@@ -157,13 +157,22 @@ def main(argv: list[str] | None = None) -> int:
         from xane3.datagen import feff_runner as fr
         from xane3.datagen.generate import generate
         settings = fr.QUALITY[args.quality]
-        if args.settings_json:
-            over = json.loads(args.settings_json)
-            over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}
-            settings = replace(settings, **over)
-        counts = generate(args.cpus, args.address, args.quality, args.out, args.cache,
-                          args.limit, args.batch, args.sites, _slabs(args), settings,
-                          args.retry_failed, not args.quiet)
+        try:
+            if args.settings_json:
+                over = json.loads(args.settings_json)
+                over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}
+                settings = replace(settings, **over)
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+            print(f"error: --settings-json {args.settings_json!r}: expected a JSON object of "
+                  f"FeffSettings fields ({exc})", file=sys.stderr)
+            return 2
+        try:
+            counts = generate(args.cpus, args.address, args.quality, args.out, args.cache,
+                              args.limit, args.batch, args.sites, _slabs(args), settings,
+                              args.retry_failed, not args.quiet)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(counts))
         return 0
     if args.cmd == "status":

@@ -56,6 +56,16 @@ class FeffSettings:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
+    def differs_in(self, stored_json: str) -> list[str]:
+        """The fields that shape a spectrum and differ from a shard's stored settings (the
+        geometry checks and the timeout do not; fields a shard predates are not compared)."""
+        stored = json.loads(stored_json)
+        return sorted(k for k, v in asdict(self).items() if k not in NOT_IN_SPECTRUM and k in stored
+                      and json.loads(json.dumps(v)) != stored[k])
+
+
+NOT_IN_SPECTRUM = ("min_distance", "pair_factor", "stage_timeout")  # checks and limits, not physics
+
 
 QUALITY = {
     "default": FeffSettings(),

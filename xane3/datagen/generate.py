@@ -150,10 +150,11 @@ class Cache:
             return {k: z[k] for k in z.files}
 
 
-def shard_keys(shard_dir: Path) -> set[str]:
+def shard_keys(shard_dir: Path, column: str = "key") -> set[str]:
+    """Every value of ``column`` in the shards of ``shard_dir``."""
     keys: set[str] = set()
     for p in sorted(Path(shard_dir).glob("*.parquet")):
-        keys.update(pq.read_table(p, columns=["key"]).column("key").to_pylist())
+        keys.update(pq.read_table(p, columns=[column]).column(column).to_pylist())
     return keys
 
 
@@ -202,6 +203,10 @@ def generate(workers: int = 2, address: str | None = None, quality: str = "defau
     settings = settings or fr.QUALITY[quality]
     settings_json = settings.to_json()
     shard_dir, cache = Path(shard_dir), Cache(Path(cache_dir))
+    for stored in shard_keys(shard_dir, "feff_settings"):  # one data set, one FEFF setting
+        if diff := settings.differs_in(stored):
+            raise ValueError(f"{shard_dir}: its shards were computed with other FEFF settings "
+                             f"({', '.join(diff)}); write these spectra to another --out")
     tasks, rejected = plan(slabs if slabs is not None else all_slabs(), settings, sites_per_slab)
     for slab, idx, kind, why in rejected:
         meta = {"structure_id": slab.id, "phase": slab.phase, "facet": slab.facet,
