@@ -73,6 +73,9 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
         ds = train_ds
     else:
         ds = XASDataset.from_db(db, dataclasses.replace(cfg.data, db=db, subset=None))
+        if ds.data_hash() != want_hash and cfg.data.subset:  # the training DB, cut as in training?
+            cut = XASDataset.from_db(db, dataclasses.replace(cfg.data, db=db))
+            ds = cut if cut.data_hash() == want_hash else ds  # then its splits apply, not "all"
         if ds.data_hash() == want_hash:
             train_ds = ds
         else:

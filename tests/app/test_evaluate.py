@@ -90,6 +90,18 @@ def test_named_db_and_changed_data(tiny_run, small_real_db, tmp_path, capsys) ->
     assert len(pd.read_parquet(tmp_path / "all" / "per_spectrum.parquet")) == 2 * 40
 
 
+def test_training_db_cut_by_subset_is_still_own_data(small_real_db, tmp_path) -> None:
+    """Trained on data.subset of a DB, then scored with --db that DB: its test split, not all
+    40 spectra (which would score training spectra as unseen)."""
+    cfg = with_overrides(Config(), {**preset("tiny"), "train.epochs": 1, "data.subset": 30,
+                                    "train.max_steps_per_epoch": 1, "data.db": str(small_real_db)})
+    fit(cfg, out_dir=tmp_path / "run", progress=False)
+    assert main(["--checkpoint", str(tmp_path / "run" / "best.pt"), "--db", str(small_real_db),
+                 "--out", str(tmp_path / "ev"), "--no-figures"]) == 0
+    n_test = len(read_checkpoint(tmp_path / "run" / "best.pt")["meta"]["splits"]["test"])
+    assert len(pd.read_parquet(tmp_path / "ev" / "per_spectrum.parquet")) == 2 * n_test
+
+
 def test_compare_experiment_overlay(tiny_run, tmp_path, capsys) -> None:
     """The code path of the experiment overlay (a 2-epoch model: the numbers mean nothing)."""
     run_dir, _ = tiny_run
