@@ -5,10 +5,11 @@
   instead of running into the same tables and Optuna study. A lock whose process is
   gone (a crash, kill -9) is taken over, with a message.
 - **Signature.** Resuming makes Ray Tune unpickle ``tune/tuner.pkl``: a folder someone
-  else wrote could run their code. A new experiment gets ``<exp>/.xane3-signature``, an
-  HMAC (SHA-256) of its name and a nonce under a per-user key (``~/.config/xane3/key``,
-  mode 0600); resume verifies it, and that the folder is the user's own and not writable
-  by others, before Tune reads anything.
+  else wrote could run their code. A new experiment gets ``<exp>/.xane3-signature`` (mode
+  0600), an HMAC (SHA-256) of the folder's absolute path and a nonce under a per-user key
+  (``~/.config/xane3/key``, mode 0600); resume verifies it, and that the folder is the
+  user's own and not writable by others, before Tune reads anything. A folder the user
+  moved is vouched for again with ``python -m search.trust DIR``.
 """
 
 from __future__ import annotations
@@ -87,16 +88,21 @@ def _key() -> bytes:
     return path.read_text().strip().encode()
 
 
-def _mac(name: str, nonce: str) -> str:
-    return hmac.new(_key(), f"xane3-experiment\0{name}\0{nonce}".encode(), hashlib.sha256).hexdigest()
+def _mac(where: Path, nonce: str) -> str:
+    """Bound to the folder's absolute path: a signature copied into another folder (even one
+    of the same name) does not vouch for it."""
+    msg = f"xane3-experiment\0{Path(where).resolve()}\0{nonce}".encode()
+    return hmac.new(_key(), msg, hashlib.sha256).hexdigest()
 
 
 def sign(exp_dir: Path) -> None:
     from xane3.atomic import write_text_atomic
 
     nonce = secrets.token_hex(16)
-    write_text_atomic(exp_dir / SIGNATURE, json.dumps(
-        {"name": exp_dir.name, "nonce": nonce, "hmac": _mac(exp_dir.name, nonce)}))
+    path = exp_dir / SIGNATURE
+    write_text_atomic(path, json.dumps({"name": exp_dir.name, "path": str(exp_dir.resolve()),
+                                        "nonce": nonce, "hmac": _mac(exp_dir, nonce)}))
+    path.chmod(0o600)  # nobody else need read it
 
 
 def verify(exp_dir: Path) -> None:
@@ -106,7 +112,8 @@ def verify(exp_dir: Path) -> None:
         raise UntrustedExperiment(
             f"{exp_dir}: refusing to resume: {why}. Resuming unpickles the folder's Tune state, which "
             "runs code; only folders made by this user's xane3 are resumed (README, security notes). "
-            f"A folder you made with xane3 before signatures (2026-12): python -m search.trust {exp_dir}")
+            f"A folder you made with xane3 and moved (or made before 2026-12-02): "
+            f"python -m search.trust {exp_dir}")
 
 
 def trust(exp_dir: Path) -> None:
@@ -136,7 +143,8 @@ def _untrusted(exp_dir: Path) -> str:
         return why
     try:
         sig = json.loads((exp_dir / SIGNATURE).read_text())
-        ok = hmac.compare_digest(str(sig["hmac"]), _mac(str(sig["name"]), str(sig["nonce"])))
+        ok = hmac.compare_digest(str(sig["hmac"]), _mac(exp_dir, str(sig["nonce"])))
     except (OSError, ValueError, KeyError, TypeError):
         return f"no valid {SIGNATURE} (not created by xane3 for this user)"
-    return "" if ok and sig["name"] == exp_dir.name else "its signature does not match this user's key"
+    return "" if ok else ("its signature does not match this user's key and this folder (made by "
+                          "someone else, or moved or copied here)")

@@ -61,6 +61,22 @@ def test_resume_refuses_a_folder_it_did_not_make(tmp_path) -> None:
         claim.verify(exp)
 
 
+def test_a_signature_vouches_for_its_own_folder_only(tmp_path) -> None:
+    """Copied beside a crafted tuner.pkl in a folder of the same name, a user's signature is
+    refused; a folder the user moved is vouched for again with search.trust."""
+    import shutil
+
+    mine, theirs = tmp_path / "a" / "ablations-cpu", tmp_path / "b" / "ablations-cpu"
+    runner.Experiment(name="ablations-cpu", kind="trials", base={}, max_epochs=1).save(mine)
+    assert oct((mine / claim.SIGNATURE).stat().st_mode & 0o777) == "0o600"
+    shutil.copytree(mine, theirs)
+    claim.verify(mine)
+    with pytest.raises(claim.UntrustedExperiment, match="moved or copied here"):
+        claim.verify(theirs)
+    claim.trust(theirs)
+    claim.verify(theirs)
+
+
 def test_own_experiment_verifies_and_group_writable_does_not(tmp_path) -> None:
     exp = tmp_path / "mine"
     runner.Experiment(name="mine", kind="search", base={}, max_epochs=1).save(exp)
