@@ -82,11 +82,11 @@ def member_spectra(ens, idx: list[int], ds, device: str = "cpu") -> np.ndarray:
 
 
 def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = False,
-              plots: bool = True) -> dict:
+              plots: bool = True, device: str = "cpu") -> dict:
     from xane3.data.dataset import load_training_data
     from xane3.ensemble import load_ensemble
 
-    ens = load_ensemble(directory=ensemble_dir)
+    ens = load_ensemble(directory=ensemble_dir, device=device)
     if len(ens.models) < 2:
         raise ValueError(f"{ensemble_dir}: {len(ens.models)} member; a spread needs at least 2")
     metas = [ens.meta(i) for i in range(len(ens.models))]
@@ -105,7 +105,7 @@ def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = Fal
         idx = list(metas[0].splits.get(split) or [])
         if not idx:
             raise ValueError(f"{ensemble_dir}: the members' {split} split is empty")
-        preds = member_spectra(ens, idx, ds)
+        preds = member_spectra(ens, idx, ds, device)
         mean, std = preds.mean(0), preds.std(0)
         ref = np.stack([np.nan_to_num(ds.samples[i].spectrum) for i in idx])
         mask = np.stack([ds.samples[i].mask for i in idx]).astype(bool)
@@ -148,7 +148,8 @@ def _plot(path: Path, curves: dict, scale: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from xane3.cli_common import add_no_plots
+    from xane3.cli_common import add_device, add_no_plots
+    from xane3.train.accel import resolve_device
 
     p = argparse.ArgumentParser(prog="python -m xane3.calibration", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -157,10 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--write-scale", action="store_true",
                    help="also write DIR/calibration.json, which predict --ensemble DIR applies")
     add_no_plots(p)
+    add_device(p)
     args = p.parse_args(argv)
     try:
-        res = calibrate(args.ensemble, args.out, args.write_scale, not args.no_plots)
-    except (FileNotFoundError, ValueError) as exc:
+        res = calibrate(args.ensemble, args.out, args.write_scale, not args.no_plots,
+                        str(resolve_device(args.device)))
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: no such device
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for split in ("val", "test"):

@@ -39,7 +39,8 @@ def seeds(tmp_path_factory):
 
 
 def test_calibrate_writes_coverages_and_predict_applies_the_scale(seeds, tmp_path, capsys) -> None:
-    assert main(["--ensemble", str(seeds), "--out", str(tmp_path / "cal"), "--write-scale"]) == 0
+    assert main(["--ensemble", str(seeds), "--out", str(tmp_path / "cal"), "--write-scale",
+                 "--device", "cpu"]) == 0
     res = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     assert len(res["members"]) == 2 and res["scale_fitted_on"] == "val" and res["scale"] > 0
     for split in ("val", "test"):
@@ -75,3 +76,5 @@ def test_members_of_different_runs_are_refused(seeds, tmp_path) -> None:
                                     "train.max_steps_per_epoch": 2})
     fit(cfg, out_dir=other / "b", progress=False)
     assert main(["--ensemble", str(other), "--out", str(tmp_path / "x")]) == 2
+    if not __import__("torch").cuda.is_available():  # CUDA asked for where there is none
+        assert main(["--ensemble", str(seeds), "--out", str(tmp_path / "y"), "--device", "cuda"]) == 2
