@@ -48,7 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = build_config(args)
-    except (KeyError, ValueError) as exc:
+        from xane3.train.accel import resolve_device
+
+        resolve_device(cfg.train.device)  # CUDA asked for where there is none: before any work
+    except (KeyError, ValueError, RuntimeError) as exc:
         p.error(str(exc))
     from xane3.train.trainer import TrainingDiverged, fit
 
