@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from xane3.atomic import write_text_atomic
+from xane3.coerce import coerce
 
 
 @dataclass
@@ -233,37 +234,6 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
         raise ValueError(f"{name}={value!r}: expected one of {', '.join(allowed)}")
 
 
-def _coerce(value: Any, typ: Any, key: str) -> Any:
-    """Turn CLI strings into the field's type (``--set model.m0=16``)."""
-    t = str(typ)
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if "bool" in t:
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"{key}: {value!r} is not a boolean")
-        if low in ("none", "null") and "None" in t:
-            return None
-        try:
-            if "tuple" in t:
-                return tuple(float(x) for x in value.strip("()[] ").split(",") if x)
-            if t.startswith("int") or t == "<class 'int'>" or t.startswith("int |"):
-                return int(value)
-            if "float" in t:
-                return float(value)
-        except ValueError:
-            kind = t.replace("<class ", "").strip("<>'")
-            raise ValueError(f"{key}={value!r}: not a valid {kind}") from None
-        return value
-    if "tuple" in t and isinstance(value, (list, tuple)):
-        return tuple(value)
-    if "float" in t and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
 DERIVED = {f"model.{k}": f"data.{k}" for k in ("e_min", "e_max", "n_points", "r_max")}
 
 
@@ -281,7 +251,7 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
             near = [typed] if typed in hints else difflib.get_close_matches(name, list(hints), n=1, cutoff=0.5)
             hint = f"did you mean {sec}.{near[0]}? " if near else ""
             raise KeyError(f"unknown config key {key!r}; {hint}{sec} has: {', '.join(sorted(hints))}")
-        pending[sec][name] = _coerce(value, hints[name], key)
+        pending[sec][name] = coerce(value, hints[name], key)
     out = Config(**{sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj
                     for sec, obj in sections.items()})
     # the model reads the data's energy axis and graph: derived, not settable (a --set

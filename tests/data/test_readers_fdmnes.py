@@ -97,6 +97,13 @@ def test_truncated_output_names_file(tmp_path: Path) -> None:
     bad.write_text("\n".join(lines[:300] + [lines[300][:12]]))  # cut mid-row: energy, no mu
     with pytest.raises(FdmnesError, match="run_0.txt.*truncated"):
         read_fdmnes_output(bad)
+    cut = tmp_path / "cut.txt"  # cut mid-number: '4.6629969E-01' -> '4.' still parses as a float
+    text = (TIO2 / "run_0" / "run_0.txt").read_text()
+    cut.write_text(text.rstrip("\n")[:-11])
+    with pytest.raises(FdmnesError, match="cut.txt: the last line .* without a newline"):
+        read_fdmnes_output(cut)
+    cut.write_text(text.rstrip("\n"))  # whole, only the final newline missing: read
+    assert len(read_fdmnes_output(cut).energy) == len(read_fdmnes_output(TIO2 / "run_0" / "run_0.txt").energy)
     empty = tmp_path / "empty_conv.txt"
     empty.write_text("    Energy    <xanes>\n")
     with pytest.raises(FdmnesError, match="empty_conv.txt"):

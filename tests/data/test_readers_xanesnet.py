@@ -57,8 +57,12 @@ def _write(tmp: Path, text: str) -> Path:
 
 
 def test_bad_xyz(tmp_path: Path) -> None:
-    with pytest.raises(XanesnetError, match="mol.xyz: expected 3 atoms, found 2"):
+    with pytest.raises(XanesnetError, match="mol.xyz: the first line says 3 atoms, the file holds 2"):
         read_xanesnet_xyz(_write(tmp_path, "3\nc\n26 0 0 0\n8 1.9 0 0\n"))
+    # an empty comment line is still the comment: the absorber (first atom) is kept
+    assert list(read_xanesnet_xyz(_write(tmp_path, "2\n\n26 0 0 0\n8 1.9 0 0\n")).numbers) == [26, 8]
+    with pytest.raises(XanesnetError, match="says 2 atoms, the file holds 3"):
+        read_xanesnet_xyz(_write(tmp_path, "2\n\n26 0 0 0\n8 1.9 0 0\n8 0 1.9 0\n"))
     with pytest.raises(XanesnetError, match="mol.xyz: atom rows"):
         read_xanesnet_xyz(_write(tmp_path, "2\nc\n26 0 0 0\nO 1.9 0 0\n"))
 

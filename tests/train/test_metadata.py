@@ -34,3 +34,24 @@ def test_round_trip_and_what_an_untrained_model_says() -> None:
     assert again == md
     # an explicit field wins over the weights' heuristic
     assert not ModelMetadata.from_meta({**md.to_meta(), "e0_trained": False}, cfg, model).e0_trained
+
+
+def test_a_checkpoint_whose_config_cannot_be_read_is_named(tmp_path) -> None:
+    """A key removed since the checkpoint was written, or no config at all: the file is named."""
+    import json
+
+    import pytest
+    import torch
+
+    from xane3.ensemble import PRETRAINED
+    from xane3.train.checkpoint import read_checkpoint
+
+    payload = torch.load(PRETRAINED, weights_only=True)
+    cfg = json.loads(payload["config"])
+    cfg["model"]["old_knob"] = 1
+    torch.save({**payload, "config": json.dumps(cfg)}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="old.pt: its config .*model.old_knob"):
+        read_checkpoint(tmp_path / "old.pt")
+    torch.save({k: v for k, v in payload.items() if k != "config"}, tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match="bare.pt: .*no 'config'"):
+        read_checkpoint(tmp_path / "bare.pt")

@@ -173,7 +173,7 @@ class XASDataset:
         from xane3.data.database import check_db
 
         path = check_db(path)  # read-only look first: a foreign file is refused, untouched
-        db = connect(str(path))
+        db = connect(str(path), type="db")  # as ingest wrote it, whatever the name
         rows = ((r.toatoms(), r.data, r.key_value_pairs) for r in db.select())
         return cls.from_rows(rows, cfg, name=str(path))
 

@@ -61,8 +61,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise ValueError(f"{path}: not a readable xane3 checkpoint ({exc})") from exc
     if not isinstance(payload, dict) or payload.get("format") != "xane3-checkpoint-1":
         raise ValueError(f"{path}: not a xane3 checkpoint (missing format tag)")
-    payload["config"] = Config.from_dict(json.loads(payload["config"]))
-    payload["meta"] = json.loads(payload["meta"])
+    try:
+        payload["config"] = Config.from_dict(json.loads(payload["config"]))
+        payload["meta"] = json.loads(payload["meta"])
+    except (KeyError, ValueError, TypeError) as exc:  # a key since removed, a damaged payload
+        what = f"no {exc}" if isinstance(exc, KeyError) and exc.args[0] in ("config", "meta") else exc
+        raise ValueError(f"{path}: its config or metadata cannot be read ({what})") from exc
     return payload
 
 

@@ -5,6 +5,7 @@ and keywords (``read_fdmnes_input``). A run folder, with its energy reference, i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,13 +90,30 @@ def _parse_header_line(line: str, header: dict[str, float]) -> bool:
     return True
 
 
+def _shape(token: str) -> str:
+    """A number's written form without its digits or sign: 4.6629969E-01 -> d.dddddddE-dd."""
+    return re.sub(r"\d", "d", token.lstrip("+-"))
+
+
+def _check_last_row(path: Path, text: str, rows: list[list[float]]) -> None:
+    """A file cut mid-number still parses (``4.6629969E-01`` cut to ``4.``): its last line has
+    no newline and is written unlike the rows before it."""
+    if text.endswith("\n") or len(rows) < 2:
+        return
+    tail = [ln.split() for ln in text.splitlines() if ln.strip()][-2:]
+    if [_shape(t) for t in tail[1]] != [_shape(t) for t in tail[0]]:
+        raise FdmnesError(f"{path}: the last line {' '.join(tail[1])[:60]!r} ends without a newline "
+                          "and is written unlike the rows before it (truncated file?)")
+
+
 def read_fdmnes_output(path: str | Path) -> FdmnesOutput:
     """Parse an FDMNES spectrum file: 2025/classic (bare header), 2022 (``#``), XANESNET."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
+        text = path.read_text()
     except OSError as exc:
         raise FdmnesError(f"{path}: cannot read ({exc})") from exc
+    lines = text.splitlines()
     header: dict[str, float] = {}
     comments: list[str] = []
     names: list[str] | None = None
@@ -121,6 +139,7 @@ def read_fdmnes_output(path: str | Path) -> FdmnesOutput:
             names = tokens
     if not rows:
         raise FdmnesError(f"{path}: no data rows (empty or truncated file)")
+    _check_last_row(path, text, rows)
     data = np.asarray(rows, dtype=float)
     if data.shape[1] < 2:
         raise FdmnesError(f"{path}: need at least two columns (energy, mu), got {data.shape[1]}")

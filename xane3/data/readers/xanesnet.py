@@ -34,16 +34,17 @@ def read_xanesnet_xyz(path: str | Path) -> Atoms:
     """Molecule from a XANESNET xyz (``Z x y z`` rows), non-periodic."""
     path = Path(path)
     try:
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        lines = path.read_text().splitlines()
     except OSError as exc:
         raise XanesnetError(f"{path}: cannot read ({exc})") from exc
     try:
         n = int(lines[0].split()[0])
     except (IndexError, ValueError) as exc:
         raise XanesnetError(f"{path}: first line must be the atom count") from exc
-    rows = lines[2 : 2 + n]
+    rows = [ln for ln in lines[2:] if ln.strip()]  # line 2 is the comment, even when empty
     if len(rows) != n:
-        raise XanesnetError(f"{path}: expected {n} atoms, found {len(rows)} (truncated file?)")
+        raise XanesnetError(f"{path}: the first line says {n} atoms, the file holds {len(rows)} "
+                            "atom rows (truncated, or a wrong count?)")
     try:
         numbers = [int(r.split()[0]) for r in rows]
         positions = [[float(x) for x in r.split()[1:4]] for r in rows]
