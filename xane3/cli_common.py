@@ -68,6 +68,17 @@ def add_threads(p: argparse.ArgumentParser) -> None:
                    help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: ``--limit -5`` would quietly mean 'all but the last five'."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: expected >= 1")
+    return n
+
+
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """``--device``; ``default=None`` leaves the config's ``train.device`` (also ``auto``)."""
     said = "auto" if default else "the config's train.device, auto"

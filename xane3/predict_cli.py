@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from xane3.atomic import write_text_atomic
 from xane3.broadening import broaden_prediction, broadening_arg
 from xane3.calibration import read_scale
-from xane3.cli_common import add_device, add_model_source, add_no_plots
+from xane3.cli_common import add_device, add_model_source, add_no_plots, positive_int
 from xane3.prediction_files import PredictError, write_outputs, write_xanesnet
 from xane3.sites import equivalent_groups
 from xane3.train.accel import resolve_device
@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="structure files (anything ASE reads, or XANESNET xyz) or folders of them")
     add_model_source(p, "mean and spread over the members")
-    p.add_argument("--top-k", type=int, metavar="K", help="with --ensemble: the K members with the "
+    p.add_argument("--top-k", type=positive_int, metavar="K", help="with --ensemble: the K members with the "
                                                           "lowest validation loss")
     p.add_argument("--absorber", type=parse_element, metavar="EL",
                    help="absorbing element, e.g. Fe (default: the checkpoint's)")

@@ -228,3 +228,31 @@ def test_a_db_locked_by_another_writer_is_one_line_and_untouched(tmp_path) -> No
         holder.rollback()
         holder.close()
     assert db.read_bytes() == before
+
+
+def test_an_interrupted_first_ingest_leaves_nothing_behind(tmp_path, monkeypatch, capsys) -> None:
+    """Ctrl-C mid-ingest rolled the rows back but kept the new DB's grid, which then refused a
+    retry on another --grid. The XANESNET reader is wrapped to raise Ctrl-C on its second file
+    (a real SIGINT cannot be timed inside one process)."""
+    import xane3.data.readers.xanesnet as xr
+    from xane3.data.cli import main
+
+    real, calls = xr.read_xanesnet_pair, []
+
+    def interrupted(*args, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kw)
+
+    monkeypatch.setattr(xr, "read_xanesnet_pair", interrupted)
+    db = tmp_path / "first.db"
+    args = ["ingest", "--xanesnet", str(XANESNET), "--limit", "3", "--db", str(db), "--no-progress"]
+    with pytest.raises(KeyboardInterrupt):
+        main(args + ["--grid", "-30,100,150"])
+    assert not db.exists()
+    monkeypatch.setattr(xr, "read_xanesnet_pair", real)
+    assert main(args + ["--grid", "-20,80,100"]) == 0
+    with pytest.raises(SystemExit) as exc:
+        main(["ingest", "--xanesnet", str(XANESNET), "--limit", "-5", "--db", str(db)])
+    assert exc.value.code == 2 and "expected >= 1" in capsys.readouterr().err

@@ -6,9 +6,10 @@ import argparse
 import json
 import sqlite3
 import sys
+from contextlib import closing
 from pathlib import Path
 
-from xane3.cli_common import add_quiet
+from xane3.cli_common import add_quiet, positive_int
 from xane3.data.database import IngestReport, Source, ingest, summarize
 from xane3.data.normalize import parse_grid
 
@@ -39,6 +40,20 @@ def _sources(args: argparse.Namespace) -> list[Source]:
     return out
 
 
+def _drop_if_new(db: Path, new_db: bool) -> None:
+    """A DB this run created and left without rows is removed: its grid alone would refuse a
+    retry on another --grid."""
+    if not (new_db and db.exists()):
+        return
+    try:
+        with closing(sqlite3.connect(db)) as con:
+            rows = con.execute("SELECT COUNT(*) FROM systems").fetchone()[0]
+    except sqlite3.Error:
+        rows = 0
+    if rows == 0:
+        db.unlink()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     if not (args.fdmnes or args.feff or args.xanesnet):
         raise SystemExit("error: give at least one of --fdmnes, --feff, --xanesnet")
@@ -58,7 +73,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if "locked" in str(exc):
             raise SystemExit(f"error: {args.db}: locked by another writer (another ingest?); "
                              "wait for it and run this again") from None
+        _drop_if_new(args.db, new_db)
         raise SystemExit(f"error: {exc}") from None
+    except BaseException:  # Ctrl-C, a bug: the rows' transaction rolled back
+        _drop_if_new(args.db, new_db)
+        raise
     print(report.summary())
     if report.written == 0:
         if new_db:
@@ -108,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="FEFF run directories with xmu.dat + feff.inp (or folders containing them)")
     ing.add_argument("--xanesnet", nargs="+", type=Path, metavar="DIR",
                      help="XANESNET data folders holding xyz/ and xanes/")
-    ing.add_argument("--limit", type=int, default=None, help="read only the first N pairs (by name) of each --xanesnet folder")
+    ing.add_argument("--limit", type=positive_int, default=None, help="read only the first N pairs (by name) of each --xanesnet folder")
     ing.add_argument("--db", type=Path, required=True, metavar="OUT.db", help="database to create or update")
     ing.add_argument("--grid", default="-30,100,150", metavar="E_MIN,E_MAX,N",
                      help="energy grid relative to E0 in eV (default: -30,100,150)")
