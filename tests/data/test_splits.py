@@ -34,5 +34,7 @@ def test_data_without_the_labels_is_refused(small_real_db) -> None:
     ds = load(Config(data=Config().data.__class__(db=str(small_real_db))).data)
     with pytest.raises(ValueError, match=r"data.split=facet: 40 of 40 spectra .* carry no facet label"):
         ds.group_labels("facet")
+    with pytest.raises(ValueError, match="data.split=parent: no spectrum .* use data.split=structure"):
+        ds.group_labels("parent")  # would silently be the structure split
     with pytest.raises(ValueError, match="needs at least 2"):
         split_indices(["(001)"] * 10, "facet", 0.1, 0.1, 0)

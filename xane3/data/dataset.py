@@ -75,6 +75,10 @@ class XASDataset:
                                  f"carry no {kind} label (the embedded slabs do; molecules do not)")
             return [str(v) for v in labels]
         if kind == "parent":
+            if not any(s.meta.get("parent") for s in self.samples):  # else it is 'structure'
+                raise ValueError(f"data.split=parent: no spectrum in {self.name or 'the data'} carries a "
+                                 "parent label (the embedded slabs' rattled copies do; ingested files "
+                                 "do not); use data.split=structure")
             return [str(s.meta.get("parent") or s.meta.get("structure_id")) for s in self.samples]
         return [str(s.meta.get("structure_id")) for s in self.samples]
 
