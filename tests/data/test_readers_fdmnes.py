@@ -148,3 +148,20 @@ def test_run_without_absorber(tmp_path: Path, z_abs: int, atoms: str, error: str
     (run / "in.txt").write_text(f"Filout\n run_0\nZ_absorber\n {z_abs}\nCrystal\n 4 4 4 90 90 90\n{atoms}\nEnd\n")
     with pytest.raises(FdmnesError, match=error):
         read_fdmnes_run(run)
+
+
+def test_without_site_outputs_e0_is_the_inflection_not_a_guess(tmp_path: Path) -> None:
+    """Only a site output states the Fermi level; the convolution header's E_cut is not it."""
+    import shutil
+
+    run = tmp_path / "run_0"
+    shutil.copytree(TIO2 / "run_0", run)
+    whole = read_fdmnes_run(run)[0]
+    assert whole.e0_kind == "fermi" and whole.e0 is not None
+    for p in site_outputs(run, "run_0"):
+        p.unlink()
+    conv = run / "run_0_conv.txt"  # as FDMNES 2022 writes it: E_edge and E_cut in its header
+    conv.write_text("#  4966.0  1.25  15.0  0.0 = E_edge, Gamma_hole, Gamma_max, E_cut\n" + conv.read_text())
+    conv_only = read_fdmnes_run(run)[0]
+    assert conv_only.e0 is None and conv_only.e0_kind == "inflection"
+    np.testing.assert_allclose(conv_only.energy, whole.energy)  # E_edge still places the axis

@@ -57,16 +57,18 @@ def conv_output(run_dir: Path, filout: str) -> Path | None:
 def site_shifts(sites: list[FdmnesOutput]) -> np.ndarray:
     """Shift FDMNES applies to each site in the convolution: Epsii_i - min Epsii."""
     eps = np.array([s.epsii if s.epsii is not None else np.nan for s in sites])
-    if np.isnan(eps).any():
+    if not len(eps) or np.isnan(eps).any():  # none (a convolution alone) or unstated
         return np.zeros(len(sites))
     return eps - eps.min()
 
 
-def fdmnes_e0(sites: list[FdmnesOutput], conv: FdmnesOutput | None = None) -> tuple[float, float]:
+def fdmnes_e0(sites: list[FdmnesOutput], conv: FdmnesOutput | None = None) -> tuple[float | None, float]:
     """(E0, E_edge) for a convolution of ``sites`` (see module docstring).
 
-    E0 = E_edge + E_cut of the reference site (zero shift). Without per-site
-    outputs, a convolution header with E_edge (2022 style) gives E_edge + E_cut.
+    E0 = E_edge + E_cut of the reference site (zero shift). Only a site output states the
+    Fermi level: a convolution header's E_cut is the convolution's own parameter (0.0 in
+    the 2022 Mo2C run, whose site says E_Fermi = -5.01 eV), and a missing one is not 0.
+    Without it E0 is None, so the inflection point is used and labelled as such.
     """
     if sites:
         src = sites[int(np.argmin(site_shifts(sites)))]
@@ -76,7 +78,8 @@ def fdmnes_e0(sites: list[FdmnesOutput], conv: FdmnesOutput | None = None) -> tu
         raise FdmnesError("no FDMNES output to take E_edge from")
     if src.e_edge is None:
         raise FdmnesError(f"{src.path}: no E_edge in header: cannot place energies on the absolute scale")
-    return src.e_edge + (src.e_cut or 0.0), src.e_edge
+    fermi = src.e_cut if sites else None
+    return (None if fermi is None else src.e_edge + fermi), src.e_edge
 
 
 def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
@@ -120,7 +123,8 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
         except (json.JSONDecodeError, AttributeError):
             pass
     return [SpectrumRecord(energy=conv.energy + e_edge, mu=conv.mu, source=str(conv_path),
-                           absorber_z=inp.z_absorber, e0=e0, e0_kind="fermi", atoms=inp.atoms,
+                           absorber_z=inp.z_absorber, e0=e0,
+                           e0_kind="fermi" if e0 is not None else "inflection", atoms=inp.atoms,
                            absorbers=absorbers, meta=meta)]
 
 
