@@ -67,6 +67,7 @@ def test_run_record(run: Path) -> None:
     inp = read_fdmnes_input(run / "fdmnes_in.txt")
     sites = [read_fdmnes_output(p) for p in site_outputs(run, inp.filout)]
     assert rec.absorber_z == 22 and rec.meta["code"] == "fdmnes" and rec.meta["convolved"] is True
+    assert rec.meta["edge"] == "K"  # "Edge" then "K" on the next line: a name, not a keyword
     assert rec.absorbers == [i for i, z in enumerate(rec.atoms.numbers) if z == 22]  # every Ti
     assert rec.atoms.pbc.all()
     assert rec.atoms.get_volume() == pytest.approx(sites[0].header["UnitCell_Volume"], rel=1e-5)

@@ -16,7 +16,7 @@ from ase.geometry import cellpar_to_cell
 from xane3.data.readers.structures import read_structure
 
 STRUCTURE_KEYS = {"crystal", "cristal", "molecule"}
-FILENAME_KEYS = {"filout", "cif_file", "pdb_file", "conv_out", "fdmnes_out"}
+NAME_KEYS = {"filout", "cif_file", "pdb_file", "conv_out", "fdmnes_out", "edge"}  # "Edge\n K": a name
 
 
 class FdmnesError(ValueError):
@@ -166,7 +166,7 @@ def _keyword_blocks(path: Path) -> dict[str, list[str]]:
     """Keyword (lower case) -> the lines that follow it ('!' comments dropped)."""
     blocks: dict[str, list[str]] = {}
     current: list[str] | None = None
-    expect_name = False  # Filout/Cif_file take a (non-numeric) file name argument
+    expect_name = False  # Filout, Cif_file, Edge take a (non-numeric) name argument
     for raw in path.read_text().splitlines():
         line = raw.split("!", 1)[0].strip()
         if not line:
@@ -176,7 +176,7 @@ def _keyword_blocks(path: Path) -> dict[str, list[str]]:
             if key == "end":
                 break
             current = blocks.setdefault(key, [])
-            expect_name = key in FILENAME_KEYS
+            expect_name = key in NAME_KEYS
         elif current is not None:
             current.append(line)
             expect_name = False
