@@ -39,6 +39,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.chmod(tmp, _new_file_mode(path))  # mkstemp makes 0600; results must stay readable by others
     try:
         yield Path(tmp)
+        fd = os.open(tmp, os.O_RDONLY)  # on disk before the rename: a power cut leaves the old file,
+        try:                            # not an empty new one
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
