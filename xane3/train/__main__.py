@@ -23,7 +23,7 @@ def build_config(args: argparse.Namespace) -> Config:
         overrides["data.db"] = args.db
     if args.epochs is not None:
         overrides["train.epochs"] = args.epochs
-    if args.device is not None:
+    if getattr(args, "device", None) is not None:  # callers may build args without it
         overrides["train.device"] = args.device
     overrides.update(parse_set(args.set))
     return with_overrides(cfg, overrides)
