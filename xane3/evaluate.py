@@ -97,10 +97,12 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
             raise ValueError(f"the checkpoint's {split} split is empty")
     if train_ds is not None and splits.get("train"):
         base, note = dataset_mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
-    else:
+        e0s = np.array([train_ds.samples[i].e0 for i in splits["train"]], dtype=float)
+        e0_mean = float(e0s[np.isfinite(e0s)].mean()) if np.isfinite(e0s).any() else np.nan
+    else:  # the trainer stored the training E0 statistics in the model (left 0/1 when none)
         base, note = dataset_mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
-    known = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0  # the training E0 statistics were set
-    e0_mean = float(model.e0_mean) if known else np.nan
+        known = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0
+        e0_mean = float(model.e0_mean) if known else np.nan
     return EvalData(ds, indices, base, e0_mean, note, split)
 
 
