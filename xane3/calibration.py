@@ -67,9 +67,10 @@ def read_scale(directory: str | Path, members=None) -> float | None:
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a calibration file ({exc})") from exc
     fitted = d.get("member_files")  # absent in files written before the check
-    if members is not None and fitted is not None and member_files(directory, members) != fitted:
+    now = member_files(directory, members) if members is not None else None
+    if now is not None and fitted is not None and now != fitted:
         raise ValueError(f"{path}: the scale was fitted for members {fitted}, not "
-                         f"{member_files(directory, members)}; rerun `python -m xane3.calibration "
+                         f"{now}; rerun `python -m xane3.calibration "
                          f"--ensemble {directory} --write-scale` for these members")
     return scale
 

@@ -15,8 +15,8 @@ def coerce(value: Any, typ: Any, key: str) -> Any:
     """The field's type from a CLI string (``--set model.m0=16``) or a JSON/YAML value; a
     whole-number float for an int field (``m0: 16.0``) is taken, 16.5, NaN and inf are not."""
     t = str(typ)
-    v = _parse(value, t, key)
     is_int = t == "<class 'int'>" or t.startswith(("int |", "int|"))
+    v = _parse(value, t, is_int, key)
     if is_int and (isinstance(v, bool) or isinstance(v, float) and not v.is_integer()):
         raise ValueError(f"{key}={value!r}: expected a whole number")
     if is_int and isinstance(v, float):
@@ -27,7 +27,7 @@ def coerce(value: Any, typ: Any, key: str) -> Any:
     return v
 
 
-def _parse(value: Any, t: str, key: str) -> Any:
+def _parse(value: Any, t: str, is_int: bool, key: str) -> Any:
     if isinstance(value, str):
         low = value.strip().lower()
         if "bool" in t:
@@ -41,7 +41,7 @@ def _parse(value: Any, t: str, key: str) -> Any:
         try:
             if "tuple" in t:
                 return tuple(float(x) for x in value.strip("()[] ").split(",") if x)
-            if t.startswith("int") or t == "<class 'int'>" or t.startswith("int |"):
+            if is_int:
                 return int(value)
             if "float" in t:
                 return float(value)
