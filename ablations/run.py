@@ -19,7 +19,7 @@ from typing import Any
 from ablations import table
 from ablations.specs import PRESET_DIR, RunPreset, load_specs, presets, resolve
 from xane3.atomic import write_csv_atomic, write_text_atomic
-from xane3.cli_common import add_db, add_ray, add_set, parse_set
+from xane3.cli_common import add_db, add_ray, add_set, parse_set, positive_int
 from xane3.config import Config, with_overrides
 from xane3.overlays import listing
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="print every spec with its diff and exit")
     p.add_argument("--preset", default="paper", choices=sorted(presets()),
                    help="ablations/presets: " + listing("", PRESET_DIR, RunPreset))
-    p.add_argument("--seeds", type=int, help="seeds per spec (preset default: 3)")
+    p.add_argument("--seeds", type=positive_int, help="seeds per spec (preset default: 3)")
     add_ray(p)
     p.add_argument("--resume", action="store_true", help="continue; finished (spec, seed) pairs are kept")
     add_db(p, dest="data")

@@ -44,7 +44,7 @@ from benchmarks.xanesnet_steps import (  # noqa: F401 - the benchmark's API, use
     trial_checkpoint,
 )
 from xane3.atomic import write_csv_atomic, write_text_atomic
-from xane3.cli_common import add_quiet, add_ray
+from xane3.cli_common import add_quiet, add_ray, positive_int
 from xane3.overlays import experiment, listing, overlays
 from xane3.provenance import portable_path
 
@@ -174,8 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                    + listing("", PRESET_DIR, BenchPreset))
     p.add_argument("--n-molecules", type=int, default=-1,
                    help="molecules drawn from the folder (default: the preset's; 0 = all)")
-    p.add_argument("--epochs", type=int, help="epochs per trial (default: the preset's)")
-    p.add_argument("--trials", type=int, help="search trials, the default config included")
+    p.add_argument("--epochs", type=positive_int, help="epochs per trial (default: the preset's)")
+    p.add_argument("--trials", type=positive_int, help="search trials, the default config included")
     p.add_argument("--seed", type=int, default=0, help="subset, split, sampler and training seed")
     add_ray(p, per_trial=False)
     p.add_argument("--gpus-per-trial", type=float, help="fractions pack trials on a GPU (default 1)")

@@ -29,7 +29,7 @@ from search import runner
 from search.results import read_table
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
-from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set
+from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set, positive_int
 from xane3.config import Config
 from xane3.overlays import experiment, listing, names
 
@@ -232,9 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=describe_spaces(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--space", default="irreps_basis", help="search space (listed below)")
-    p.add_argument("--trials", type=int, default=16, help="number of trials (default 16)")
+    p.add_argument("--trials", type=positive_int, default=16, help="number of trials (default 16)")
     add_ray(p)
-    p.add_argument("--epochs", "--max-epochs", dest="max_epochs", type=int,
+    p.add_argument("--epochs", "--max-epochs", dest="max_epochs", type=positive_int,
                    help="epochs per trial (default: the preset's)")
     p.add_argument("--scheduler", choices=("asha", "none"), default="asha")
     add_db(p, dest="data")

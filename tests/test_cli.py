@@ -79,3 +79,27 @@ def test_ablations_set_is_checked_before_ray(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["baseline", "--preset", "smoke", "--set", "model.layer_nrom=false"])
     assert exit_.value.code == 2 and "did you mean model.layer_norm" in capsys.readouterr().err
+
+
+# (module, argv that reaches the flag's parsing, flag): counts must be >= 1; 0 or -5 used to
+# reach the run (zero trials, "--seeds 0" an empty table, "--batch 0" an endless shard loop)
+COUNT_FLAGS = [
+    ("xane3.train.__main__", [], "--epochs"),
+    ("xane3.evaluate", [], "--batch-size"),
+    ("xane3.datagen.cli", ["spectra"], "--batch"),
+    ("xane3.datagen.cli", ["spectra"], "--cpus"),
+    ("search.run", [], "--trials"),
+    ("search.run", [], "--epochs"),
+    ("ablations.run", ["baseline"], "--seeds"),
+    ("benchmarks.xanesnet", [], "--trials"),
+]
+
+
+@pytest.mark.parametrize("module,prefix,flag", COUNT_FLAGS, ids=[f"{c[0]}{c[2]}" for c in COUNT_FLAGS])
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_count_flags_refuse_non_positive(module, prefix, flag, value, capsys) -> None:
+    main = importlib.import_module(module).main
+    with pytest.raises(SystemExit) as exit_:
+        main([*prefix, flag, value])
+    assert exit_.value.code == 2
+    assert f"{value}: expected >= 1" in capsys.readouterr().err

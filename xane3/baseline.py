@@ -32,6 +32,13 @@ def dataset_mean_spectrum(ds, idx: Sequence[int]) -> np.ndarray:
     return mean_spectrum(np.asarray(ds.energy), spec, mask)
 
 
+def dataset_e0s(ds, idx: Sequence[int]) -> np.ndarray:
+    """The finite E0s (eV, float64) of the samples ``idx``: what the trainer standardises the
+    E0 head by and what the evaluation's E0 baseline (their mean) predicts."""
+    e0 = np.array([ds.samples[i].e0 for i in idx], dtype=float)
+    return e0[np.isfinite(e0)]
+
+
 def baseline_scores(ds, train_idx: Sequence[int], idx: Sequence[int], lambda_grad: float,
                     lambda_curv: float) -> dict[str, float]:
     """The mean training spectrum's spectrum / gradient / curvature MSE and total on ``idx``,

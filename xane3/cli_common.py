@@ -52,7 +52,7 @@ def add_ray(p: argparse.ArgumentParser, per_trial: bool = True, cpus: int | None
     """``--address``, ``--cpus`` and ``--gpus`` of the Ray instance and, with ``per_trial``,
     each trial's ``--cpus-per-trial`` / ``--gpus-per-trial``."""
     p.add_argument("--address", help="existing Ray cluster (default: a private local instance)")
-    p.add_argument("--cpus", type=int, default=cpus,
+    p.add_argument("--cpus", type=positive_int, default=cpus,
                    help=f"CPUs Ray may use in all (default: {cpus if cpus else 'all'})")
     if gpus:
         p.add_argument("--gpus", type=float, default=0, help="GPUs Ray may use (default 0: CPU only)")

@@ -26,8 +26,8 @@ import pandas as pd
 import torch
 
 from xane3.atomic import write_parquet_atomic, write_text_atomic
-from xane3.baseline import dataset_mean_spectrum
-from xane3.cli_common import add_device, add_no_plots
+from xane3.baseline import dataset_e0s, dataset_mean_spectrum
+from xane3.cli_common import add_device, add_no_plots, positive_int
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
@@ -97,8 +97,8 @@ def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) ->
             raise ValueError(f"the checkpoint's {split} split is empty")
     if train_ds is not None and splits.get("train"):
         base, note = dataset_mean_spectrum(train_ds, splits["train"]), "mean training spectrum"
-        e0s = np.array([train_ds.samples[i].e0 for i in splits["train"]], dtype=float)
-        e0_mean = float(e0s[np.isfinite(e0s)].mean()) if np.isfinite(e0s).any() else np.nan
+        e0s = dataset_e0s(train_ds, splits["train"])
+        e0_mean = float(e0s.mean()) if e0s.size else np.nan
     else:  # the trainer stored the training E0 statistics in the model (left 0/1 when none)
         base, note = dataset_mean_spectrum(ds, indices), "mean of the evaluated spectra (training data unavailable)"
         known = float(model.e0_std) != 1.0 or float(model.e0_mean) != 0.0
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--split", choices=("test", "val", "train", "all"),
                    help="which spectra (default: test on the training data, all on another DB)")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32)
     add_device(p)
     add_no_plots(p)
     args = p.parse_args(argv)

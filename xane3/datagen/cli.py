@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from xane3.cli_common import add_quiet, add_ray
+from xane3.cli_common import add_quiet, add_ray, positive_int
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
@@ -107,11 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=CACHE_DIR / "structures.extxyz")
     g = sub.add_parser("spectra", parents=[common], help="run the missing FEFF calculations")
     add_ray(g, per_trial=False, cpus=2, gpus=False)  # one FEFF run per CPU
-    g.add_argument("--workers", dest="cpus", type=int, help=argparse.SUPPRESS)  # before 2026-12
+    g.add_argument("--workers", dest="cpus", type=positive_int, help=argparse.SUPPRESS)  # before 2026-12
     g.add_argument("--quality", choices=("default", "high"), default="default")
     g.add_argument("--limit", type=int, help="at most this many new calculations (tests)")
     g.add_argument("--sites", type=int, default=6, help="Fe sites per slab")
-    g.add_argument("--batch", type=int, default=40, help="spectra per shard")
+    g.add_argument("--batch", type=positive_int, default=40, help="spectra per shard")
     g.add_argument("--out", type=Path, default=SHARD_DIR, help="shard directory")
     g.add_argument("--cache", type=Path, default=CACHE_DIR, help="cache directory")
     g.add_argument("--settings-json", help="override FeffSettings fields (JSON object)")

@@ -11,7 +11,7 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_db, add_device, add_quiet, add_set, parse_set
+from xane3.cli_common import add_db, add_device, add_quiet, add_set, parse_set, positive_int
 from xane3.config import Config, with_overrides
 from xane3.overlays import compose, listing
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiment", help="applied after the preset: xane3/conf/experiment ("
                    + listing("experiment").split(" (")[0] + ") or a .yaml overlay file, e.g. "
                    "ablations/specs/no_layer_norm.yaml")
-    p.add_argument("--epochs", type=int, help="shorthand for --set train.epochs=N")
+    p.add_argument("--epochs", type=positive_int, help="shorthand for --set train.epochs=N")
     add_set(p)
     add_device(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")

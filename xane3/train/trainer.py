@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from xane3.baseline import baseline_scores
+from xane3.baseline import baseline_scores, dataset_e0s
 from xane3.config import Config
 from xane3.data.dataset import XASDataset, load_dataset
 from xane3.data.loader import SpectrumLoader
@@ -76,8 +76,7 @@ def absorber_neighbours(dataset: XASDataset, idx: Sequence[int]) -> list[int]:
 
 def build_model(cfg: Config, dataset: XASDataset, train_idx: Sequence[int]) -> XANE3:
     model = XANE3(cfg.model)
-    e0 = np.array([dataset.samples[i].e0 for i in train_idx], dtype=float)
-    e0 = e0[np.isfinite(e0)]
+    e0 = dataset_e0s(dataset, train_idx)
     if e0.size:
         model.e0_mean.fill_(float(e0.mean()))
         model.e0_std.fill_(float(max(e0.std(), 1e-3)))
