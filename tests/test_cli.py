@@ -25,6 +25,7 @@ COMMANDS = [
                            "--gpus-per-trial", "--address"]),
     ("search.report", [], []),
     ("search.trust", [], []),
+    ("xane3.train.package", [], []),
 ]
 
 

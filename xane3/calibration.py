@@ -85,8 +85,10 @@ def member_spectra(ens, idx: list[int], ds, device: str = "cpu") -> np.ndarray:
 def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = False,
               plots: bool = True, device: str = "cpu") -> dict:
     from xane3.data.dataset import load_training_data
+    from xane3.ensemble import ensemble_dir as resolve_dir
     from xane3.ensemble import load_ensemble
 
+    ensemble_dir = resolve_dir(ensemble_dir)
     ens = load_ensemble(directory=ensemble_dir, device=device)
     if len(ens.models) < 2:
         raise ValueError(f"{ensemble_dir}: {len(ens.models)} member; a spread needs at least 2")
@@ -154,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m xane3.calibration", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ensemble", required=True, metavar="DIR", help="every *.pt in DIR (best.pt in subfolders)")
+    p.add_argument("--ensemble", required=True, metavar="DIR", help="every *.pt in DIR (best.pt in subfolders); "
+                   "`pretrained`: the packaged ensemble")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--write-scale", action="store_true",
                    help="also write DIR/calibration.json, which predict --ensemble DIR applies")

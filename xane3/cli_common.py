@@ -44,7 +44,8 @@ def add_model_source(p: argparse.ArgumentParser, spread: str = "") -> None:
     src.add_argument("--checkpoint", help="a .pt from `python -m xane3.train` (default: the packaged "
                                           "pretrained model, when installed)")
     src.add_argument("--ensemble", metavar="DIR",
-                     help="every *.pt in DIR (and best.pt in subfolders)" + (f": {spread}" if spread else ""))
+                     help="every *.pt in DIR (and best.pt in subfolders)" + (f": {spread}" if spread else "")
+                          + "; `pretrained`: the packaged ensemble (./pretrained for a folder so named)")
 
 
 def add_ray(p: argparse.ArgumentParser, per_trial: bool = True, cpus: int | None = None,

@@ -20,6 +20,8 @@ from xane3.train.checkpoint import load_checkpoint, read_checkpoint
 from xane3.train.metadata import ModelMetadata, metadata_of
 
 PRETRAINED = Path(__file__).resolve().parent / "pretrained" / "xane3-feff-fe.pt"
+PRETRAINED_ENSEMBLE = PRETRAINED.parent / "ensemble"
+ENSEMBLE_ALIAS = "pretrained"  # --ensemble pretrained; ./pretrained names a folder of that name
 
 
 def resolve_checkpoint(path: str | Path | None) -> Path:
@@ -35,10 +37,21 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
     )
 
 
+def ensemble_dir(directory: str | Path) -> Path:
+    """``directory``, or the packaged ensemble (the shipped model and its fine-tuned siblings,
+    with their val-fitted calibration) for the bare name ``pretrained``."""
+    if str(directory) != ENSEMBLE_ALIAS:
+        return Path(directory)
+    if not PRETRAINED_ENSEMBLE.is_dir():
+        raise FileNotFoundError(f"--ensemble {ENSEMBLE_ALIAS}: this install has no packaged ensemble "
+                                f"at {PRETRAINED_ENSEMBLE}; pass ./{ENSEMBLE_ALIAS} for a folder of that name")
+    return PRETRAINED_ENSEMBLE
+
+
 def ensemble_members(directory: str | Path) -> list[Path]:
     """Every ``*.pt`` directly in ``directory`` except resume files (``last.pt``), plus
     ``best.pt`` in any subfolder (run or search-trial directories)."""
-    root = Path(directory)
+    root = ensemble_dir(directory)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such ensemble directory")
     top = [p for p in sorted(root.glob("*.pt")) if p.name != "last.pt"]

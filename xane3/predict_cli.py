@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.top_k is not None and not args.ensemble:
         parser.error("--top-k picks members of --ensemble DIR; it needs --ensemble")
     from xane3.data.readers.structures import StructureError
-    from xane3.ensemble import load_ensemble
+    from xane3.ensemble import ensemble_dir, load_ensemble
 
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, resolve_device(args.device))
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
         return 2
     try:
-        scale = read_scale(args.ensemble, ens.paths) if args.ensemble else None
+        scale = read_scale(ensemble_dir(args.ensemble), ens.paths) if args.ensemble else None
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

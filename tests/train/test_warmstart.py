@@ -49,3 +49,27 @@ def test_warm_start_refuses_another_model_or_split(real_ds, tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         fit(tiny(**{"train.init_from": str(tmp_path / "none.pt")}), real_ds, tmp_path / "x",
             progress=False)
+
+
+def test_packaging_a_warm_started_run_keeps_its_weights_and_drops_the_path(real_ds, tmp_path) -> None:
+    """xane3.train.package: what ships has no resume state and no training-machine path, and
+    predicts what the run's best.pt predicts."""
+    import torch
+
+    from xane3.train.checkpoint import load_checkpoint
+    from xane3.train.package import main
+
+    src = fit(tiny(**{"train.epochs": 1}), real_ds, tmp_path / "src", progress=False)
+    warm = fit(tiny(**{"train.epochs": 1, "train.init_from": str(src.checkpoint),
+                       "train.ema_decay": 0.9}), real_ds, tmp_path / "warm", progress=False)
+    shipped = tmp_path / "ship.pt"
+    assert main([str(warm.checkpoint), str(shipped), "--note", "from the tiny source"]) == 0
+    payload = read_checkpoint(shipped)
+    assert payload["config"].train.init_from is None
+    assert payload["meta"]["init_from"] == "from the tiny source"
+    assert not {"optimizer", "scheduler", "rng", "ema"} & set(payload)
+    a, b = load_checkpoint(warm.checkpoint), load_checkpoint(shipped)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert ka == kb and torch.equal(va, vb)
+    assert main([str(tmp_path / "none.pt"), str(tmp_path / "x.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists()

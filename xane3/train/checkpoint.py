@@ -105,3 +105,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
     load_state(model, payload["model"], str(path))
     model.metadata = ModelMetadata.from_meta(payload["meta"], payload["config"], model)
     return model.to(map_location).eval()
+
+
+def package_checkpoint(src: str | Path, dst: str | Path, note: str | None = None) -> None:
+    """A run's ``best.pt`` as a file to ship: the weights, config and metadata without the
+    resume state, and without the training machine's ``train.init_from`` path, which would
+    dangle on every other machine; ``note`` says in words what the run started from."""
+    payload = read_checkpoint(src)
+    cfg, meta = payload["config"], payload["meta"]
+    if cfg.train.init_from is not None or note:
+        meta["init_from"] = note or f"warm start from {Path(cfg.train.init_from).name}"
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init_from=None))
+    atomic_torch_save({"format": "xane3-checkpoint-1", "config": json.dumps(cfg.to_dict()),
+                       "model": payload["model"], "meta": json.dumps(meta)}, dst)
