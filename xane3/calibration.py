@@ -17,6 +17,7 @@ against nominal coverage); with ``--write-scale`` also DIR/calibration.json, whi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -52,6 +53,13 @@ def member_files(directory: str | Path, paths) -> list[str]:
                   for p in paths)
 
 
+def member_hashes(directory: str | Path, paths) -> dict[str, str]:
+    """SHA-256 of each member file by its :func:`member_files` name: a member retrained or
+    re-packaged in place keeps its name but not its spread."""
+    return {member_files(directory, [p])[0]: hashlib.sha256(Path(p).read_bytes()).hexdigest()
+            for p in paths}
+
+
 def read_scale(directory: str | Path, members=None) -> float | None:
     """The val-fitted scale ``--write-scale`` left in an ensemble folder (None: none there).
 
@@ -68,10 +76,14 @@ def read_scale(directory: str | Path, members=None) -> float | None:
         raise ValueError(f"{path}: not a calibration file ({exc})") from exc
     fitted = d.get("member_files")  # absent in files written before the check
     now = member_files(directory, members) if members is not None else None
+    redo = f"rerun `python -m xane3.calibration --ensemble {directory} --write-scale` for these members"
     if now is not None and fitted is not None and now != fitted:
-        raise ValueError(f"{path}: the scale was fitted for members {fitted}, not "
-                         f"{now}; rerun `python -m xane3.calibration "
-                         f"--ensemble {directory} --write-scale` for these members")
+        raise ValueError(f"{path}: the scale was fitted for members {fitted}, not {now}; {redo}")
+    hashes = d.get("member_sha256")  # absent in files written before 2026-12-02
+    if members is not None and hashes is not None:
+        changed = [n for n, h in member_hashes(directory, members).items() if hashes.get(n) != h]
+        if changed:
+            raise ValueError(f"{path}: members {changed} changed since the scale was fitted; {redo}")
     return scale
 
 
@@ -128,7 +140,8 @@ def calibrate(ensemble_dir: str | Path, out: str | Path, write_scale: bool = Fal
     if write_scale:
         write_text_atomic(Path(ensemble_dir) / SCALE_FILE, json.dumps(
             {"scale": scale, "fitted_on": "val", "nominal_k": NOMINAL_K, "members": res["members"],
-             "member_files": member_files(ensemble_dir, ens.paths)}, indent=2))
+             "member_files": member_files(ensemble_dir, ens.paths),
+             "member_sha256": member_hashes(ensemble_dir, ens.paths)}, indent=2))
     if plots:
         _plot(out / "calibration.png", curves, scale)
     return res

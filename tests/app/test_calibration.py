@@ -60,6 +60,12 @@ def test_calibrate_writes_coverages_and_predict_applies_the_scale(seeds, tmp_pat
     assert predict(["--ensemble", str(seeds), "--top-k", "1", str(cif), "--out", str(tmp_path / "k1"),
                     "--no-plots"]) == 2  # a scale fitted on two members is no scale for one
     assert "fitted for members" in capsys.readouterr().err
+    member = next(seeds.rglob("best.pt"))  # retrained in place: same name, other weights
+    kept = member.read_bytes()
+    member.write_bytes(kept + b"\0")
+    assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "stale"), "--no-plots"]) == 2
+    assert "changed since the scale was fitted" in capsys.readouterr().err
+    member.write_bytes(kept)
     (seeds / "calibration.json").rename(tmp_path / "moved.json")
     assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "raw"), "--no-plots"]) == 0
     scaled, raw = (pd.read_csv(tmp_path / d / "feo.csv") for d in ("scaled", "raw"))

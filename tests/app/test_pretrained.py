@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from ase.io import write
 
 from xane3 import load_checkpoint, predict
 from xane3.datagen.structures import bulk, to_atoms
-from xane3.ensemble import PRETRAINED
+from xane3.ensemble import PRETRAINED, PRETRAINED_ENSEMBLE
 from xane3.predict_cli import main
 
 
@@ -42,3 +43,54 @@ def test_committed_evaluation_is_what_the_packaged_model_scores(tmp_path) -> Non
     assert len(both) == len(committed) == len(now)
     for c in cols:
         np.testing.assert_allclose(both[f"{c}_now"], both[f"{c}_was"], rtol=1e-4, err_msg=c)
+
+
+def test_packaged_ensemble_predicts_a_scaled_band(tmp_path) -> None:
+    """--ensemble pretrained: the shipped model and its siblings, with their val-fitted scale."""
+    import json
+
+    import pandas as pd
+    import torch
+
+    from xane3.calibration import read_scale
+    from xane3.ensemble import ensemble_members
+
+    members = ensemble_members("pretrained")
+    assert len(members) >= 2 and all(p.parent == PRETRAINED_ENSEMBLE for p in members)
+    scale = read_scale(PRETRAINED_ENSEMBLE, members)  # refuses members changed since the fit
+    assert scale is not None and scale > 1
+    shipped = load_checkpoint(PRETRAINED).state_dict()
+    assert any(all(torch.equal(v, load_checkpoint(p).state_dict()[k]) for k, v in shipped.items())
+               for p in members), "the shipped model is not one of the ensemble's members"
+    cif = tmp_path / "hematite.cif"
+    write(cif, to_atoms(bulk("alpha-Fe2O3")))
+    assert main([str(cif), "--ensemble", "pretrained", "--out", str(tmp_path / "out"), "--no-plots"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "hematite.csv")
+    assert (table["Fe0_std"] > 0).all()
+    assert json.loads((tmp_path / "out" / "predictions.json").read_text())["std_scale"] == scale
+
+
+def test_ensemble_alias_without_a_packaged_ensemble_says_so(tmp_path, monkeypatch, capsys) -> None:
+    from xane3 import ensemble
+
+    monkeypatch.setattr(ensemble, "PRETRAINED_ENSEMBLE", tmp_path / "absent")
+    cif = tmp_path / "hematite.cif"
+    write(cif, to_atoms(bulk("alpha-Fe2O3")))
+    assert main([str(cif), "--ensemble", "pretrained", "--out", str(tmp_path / "out")]) == 2
+    assert "no packaged ensemble" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_committed_calibration_is_what_the_packaged_ensemble_scores(tmp_path) -> None:
+    """docs/pretrained/calibration is what the packaged members' spread covers (3 min)."""
+    import json
+
+    from xane3.calibration import calibrate
+
+    committed = json.loads((PRETRAINED.parents[2] / "docs/pretrained/calibration/calibration.json")
+                           .read_text())
+    now = calibrate("pretrained", tmp_path, plots=False)
+    assert now["scale"] == pytest.approx(committed["scale"], rel=1e-4)
+    for split in ("val", "test"):
+        for key in ("coverage_2std_raw", "coverage_2std_scaled", "rmse_of_mean"):
+            assert now[split][key] == pytest.approx(committed[split][key], rel=1e-3), (split, key)
