@@ -65,6 +65,17 @@ class ResumableOptunaSearch(OptunaSearch):
             pass
 
 
+def default_name(space: str) -> str:
+    """``<space>-<time>``; a space given as a file is named by its stem, not its path."""
+    return f"{Path(space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def journal_path(spec: str | None) -> str | None:
+    """A journal file ``--storage`` made absolute (URLs as given), so ``--resume`` from another
+    folder opens the same study, not a new empty journal there."""
+    return spec if not spec or "://" in spec or spec.startswith("sqlite") else str(Path(spec).resolve())
+
+
 def make_storage(spec: str | None, exp_dir: Path, parallel: int) -> Any:
     """Journal file in the experiment folder by default; RDB URL for many drivers; no SQLite."""
     from optuna.storages import JournalStorage, RDBStorage
@@ -140,8 +151,8 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     if not name:
         if resume:
             raise ValueError("--resume needs --name of the experiment to continue")
-        name = f"{space}-{time.strftime('%Y%m%d-%H%M%S')}"
-    exp_dir = runner.prepare(name, experiments_dir, resume)
+        name = default_name(space)
+    exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
     if resume:
         exp = runner.Experiment.load(exp_dir)
         print(f"resuming {exp.name}: space, trials, data and epochs come from "
@@ -163,7 +174,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         exp = runner.Experiment(
             name=name, kind="search", base=base, space=space, trials=trials, scheduler=scheduler,
             max_epochs=int(base.get("train.epochs", Config().train.epochs)), seed=seed,
-            storage=storage, wandb=wandb, results_dir=str(Path(results_dir).resolve()))
+            storage=journal_path(storage), wandb=wandb, results_dir=str(Path(results_dir).resolve()))
     gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
     if gpt and not gpus and not address:
         raise ValueError("--gpus-per-trial needs --gpus")

@@ -194,10 +194,22 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
     return tuner.fit()
 
 
-def prepare(name: str, experiments_dir: str | Path, resume: bool) -> Path:
+def prepare(name: str, experiments_dir: str | Path, resume: bool, results_dir: str | Path = "results",
+            tables: tuple[str, ...] = Experiment.tables) -> Path:
+    """The experiment folder, claimed for this driver. A new experiment refuses a name whose
+    run folder or result rows exist: new rows beside an earlier run's would be read (Table 1,
+    best_config.json) as one experiment."""
     exp_dir = (Path(experiments_dir) / check_name(name)).resolve()
     if not resume and (exp_dir / "tune").exists():
         raise FileExistsError(f"{exp_dir} exists: pass --resume to continue it, or another --name")
+    if not resume:
+        for table in tables:
+            rows = Path(results_dir) / f"{table}.parquet" / f"experiment={name}"
+            if any(rows.glob("*.parquet")):
+                raise FileExistsError(
+                    f"{rows.resolve()} holds an earlier experiment {name!r}'s rows (its run folder "
+                    f"{exp_dir} is gone): new rows would be averaged with them; pass another "
+                    "--name, or move those rows away")
     if resume and exp_dir.exists():
         claim.verify(exp_dir)  # before Tune (or anything) unpickles the folder's state
     claim.claim(exp_dir)  # one driver per folder, held until this process exits
@@ -227,7 +239,7 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
         base = base_overrides(preset_name, data, max_epochs, seed, extra)
         for _label, overrides in configs:
             with_overrides(Config(), {**base, **overrides})
-    exp_dir = prepare(name, experiments_dir, resume)
+    exp_dir = prepare(name, experiments_dir, resume, results_dir, (results_table, f"{results_table}_epochs"))
     if resume:
         exp = Experiment.load(exp_dir)
     else:

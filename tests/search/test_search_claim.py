@@ -35,6 +35,29 @@ def test_a_second_driver_with_the_same_name_refuses(tmp_path) -> None:
     assert (exp / ".lock").read_text() == str(os.getpid())
 
 
+def test_a_new_experiment_refuses_a_name_with_rows_left(tmp_path) -> None:
+    """The run folder deleted, its rows kept: a new run of that name would be averaged with them."""
+    from search.results import part_path, write_part
+
+    results = tmp_path / "results"
+    write_part([{"trial_id": "old"}], {"trial_id": __import__("pyarrow").string()},
+               part_path(results, "ablations", "paper", "old"))
+    with pytest.raises(FileExistsError, match="earlier experiment 'paper'"):
+        runner.prepare("paper", tmp_path / "runs", False, results, ("ablations", "ablations_epochs"))
+    assert not (tmp_path / "runs" / "paper").exists()
+    assert runner.prepare("paper", tmp_path / "runs", False, results, ("trials", "epochs"))  # other table
+
+
+def test_a_journal_storage_is_kept_as_an_absolute_path(tmp_path, monkeypatch) -> None:
+    from search.run import default_name, journal_path
+
+    monkeypatch.chdir(tmp_path)
+    assert journal_path("my.journal") == str(tmp_path / "my.journal")
+    assert journal_path("postgresql://h/db") == "postgresql://h/db" and journal_path(None) is None
+    assert default_name("/some/where/myspace.yaml").startswith("myspace-")
+    runner.check_name(default_name("/some/where/myspace.yaml"))
+
+
 class _Marker:
     """Unpickling this writes a file: what a crafted tuner.pkl did (issue 17)."""
 
