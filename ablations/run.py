@@ -24,8 +24,10 @@ from xane3.config import Config, with_overrides
 from xane3.overlays import listing
 
 
-def plan(names: list[str], preset: str, seeds: int) -> list[tuple[str, dict[str, Any]]]:
-    """(label, overrides) per (spec, seed); labels are ``<spec>__seed<k>``."""
+def plan(names: list[str], preset: str, seeds: int,
+         user: dict[str, Any] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(label, overrides) per (spec, seed); labels are ``<spec>__seed<k>``. Capacity-matched
+    specs match the baseline the runs get: the preset with the user's ``--set`` on top."""
     specs = load_specs()
     unknown = [n for n in names if n != "all" and n not in specs]
     if unknown:
@@ -35,7 +37,7 @@ def plan(names: list[str], preset: str, seeds: int) -> list[tuple[str, dict[str,
     out = []
     for name in chosen:
         resolved = resolve(specs[name], {}, False) if not pre.extras.rescale else \
-            {k: v for k, v in resolve(specs[name], pre.overrides, True).items()
+            {k: v for k, v in resolve(specs[name], {**pre.overrides, **(user or {})}, True).items()
              if k in specs[name].overrides or k == "model.m0" and specs[name].capacity_matched}
         for seed in range(seeds):
             out.append((f"{name}__seed{seed}", {**resolved, "train.seed": seed}))
@@ -116,32 +118,59 @@ def main(argv: list[str] | None = None) -> int:
     try:
         user = parse_set(args.set)
         with_overrides(Config(), {**pre.overrides, **user})  # a bad --set fails before Ray starts
-        configs = plan(args.specs, args.preset, seeds)
+        configs = plan(args.specs, args.preset, seeds, user)
     except (KeyError, ValueError) as exc:
         p.error(str(exc))
     from search.runner import Experiment, run_trials
 
     name = args.name or f"ablations-{args.preset}"
+    exp_dir = Path(args.experiments_dir).resolve() / name
     t0 = time.perf_counter()
     try:
+        if args.resume:  # the runs, preset and tables are the experiment's, as it was started
+            args.preset, args.results_dir = check_resume(Experiment.load(exp_dir), configs,
+                                                         {**pre.overrides, **user}, args.preset)
         rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                           cpus_per_trial=args.cpus_per_trial, address=args.address,
                           resume=args.resume, num_cpus=args.cpus, wandb=args.wandb,
                           results_table="ablations", preset_name=None, data=args.data,
                           extra={**pre.overrides, **user}, results_dir=args.results_dir,
-                          experiments_dir=args.experiments_dir)
-    except (FileExistsError, FileNotFoundError, PermissionError) as exc:  # incl. an untrusted folder
-        print(f"error: {exc}", file=sys.stderr)
+                          experiments_dir=args.experiments_dir, preset_label=args.preset)
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)  # incl. an untrusted folder, a bad --name
         return 2
     wall = time.perf_counter() - t0
-    # what the trials ran with (on --resume: the experiment's, not this command line's)
-    base = Experiment.load(Path(args.experiments_dir).resolve() / name).base
-    command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
-    print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
     failed = rows[rows["status"] == "failed"]
     if len(failed):
         print(f"{len(failed)} run(s) failed: {', '.join(failed['label'])}", file=sys.stderr)
-    return 1 if len(failed) == len(rows) else 0  # the job failed when no run finished
+    if len(failed) == len(rows):
+        print("error: no run finished; no table written", file=sys.stderr)
+        return 1  # the job ran and failed
+    # what the trials ran with (on --resume: the experiment's, not this command line's)
+    base = Experiment.load(exp_dir).base
+    command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
+    print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
+    return 0
+
+
+def check_resume(exp, configs: list, overrides: dict[str, Any], preset: str) -> tuple[str, str]:
+    """A resumed experiment runs what it started with; a command line asking for other runs
+    (specs, --seeds, --set, --preset) is refused, not silently overruled. Returns the
+    experiment's preset and results folder."""
+    asked = sorted(label for label, _ in configs)
+    started = sorted(label for label, _ in exp.configs)
+    def plain(d):  # as experiment.json holds it
+        return json.loads(json.dumps(d, sort_keys=True, default=str))
+
+    differs = [k for k, v in plain(overrides).items() if exp.base.get(k) != v]
+    if asked != started or plain(dict(configs)) != plain(dict(exp.configs)) or differs or \
+            (exp.preset and exp.preset != preset):
+        raise ValueError(
+            f"--resume {exp.name}: it was started with {len(started)} runs (preset "
+            f"{exp.preset or '?'}); this command line asks for {len(asked)}"
+            + (f" and sets {', '.join(differs)} otherwise" if differs else "")
+            + ". Repeat the command it was started with, plus --resume, or pass a new --name")
+    return exp.preset or preset, exp.results_dir
 
 
 if __name__ == "__main__":

@@ -60,12 +60,15 @@ def _distribution(values: list[Any]) -> Any:
 
 
 def at_common_budget(trials: pd.DataFrame, epochs: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Trials with OBJECTIVE replaced by its value after the epochs *every* trial ran.
+    """Trials with OBJECTIVE replaced by its value after the epochs every *finished* trial ran.
 
     ASHA stops most trials at its first rung: their best-so-far and a finished trial's are
     measured after different budgets, so importances compare them at the common one.
     """
-    ran = trials["epochs_run"].dropna()
+    ran = trials["epochs_run"]
+    if "status" in trials:  # a crashed or still-running trial sets no budget
+        ran = ran[trials["status"].isin(["completed", "stopped_early"])]
+    ran = ran.dropna()
     if ran.empty or epochs.empty or "val_objective" not in epochs:
         return trials, 0
     budget = int(ran.min())

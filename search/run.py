@@ -155,8 +155,8 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
     if resume:
         exp = runner.Experiment.load(exp_dir)
-        print(f"resuming {exp.name}: space, trials, data and epochs come from "
-              f"{exp_dir / 'experiment.json'}")
+        print(f"resuming {exp.name}: the space, trials, data, epochs, preset, --set, --seed and "
+              f"results folder are the ones it started with ({exp_dir / 'experiment.json'})")
     else:
         sampled = get_space(space).keys()
         clash = sorted(sampled & set(user_set or {}))
@@ -174,7 +174,8 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         exp = runner.Experiment(
             name=name, kind="search", base=base, space=space, trials=trials, scheduler=scheduler,
             max_epochs=int(base.get("train.epochs", Config().train.epochs)), seed=seed,
-            storage=journal_path(storage), wandb=wandb, results_dir=str(Path(results_dir).resolve()))
+            storage=journal_path(storage), wandb=wandb, results_dir=str(Path(results_dir).resolve()),
+            preset=preset)
     gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
     if gpt and not gpus and not address:
         raise ValueError("--gpus-per-trial needs --gpus")

@@ -55,6 +55,7 @@ class Experiment:
     wandb: str = "offline"
     results_dir: str = "results"
     tables: tuple[str, str] = ("trials", "epochs")
+    preset: str | None = None  # the preset's name, for the tables' headers
     configs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def save(self, exp_dir: Path) -> None:
@@ -67,10 +68,13 @@ class Experiment:
         path = exp_dir / "experiment.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no experiment to resume")
-        d = json.loads(path.read_text())
-        d["tables"] = tuple(d["tables"])
-        d["configs"] = [(str(a), dict(b)) for a, b in d.get("configs", [])]
-        return cls(**d)
+        try:
+            d = json.loads(path.read_text())
+            d["tables"] = tuple(d["tables"])
+            d["configs"] = [(str(a), dict(b)) for a, b in d.get("configs", [])]
+            return cls(**d)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not an experiment file ({exc})") from exc
 
 
 def check_name(name: str) -> str:
@@ -81,17 +85,24 @@ def check_name(name: str) -> str:
     return name
 
 
+PATH_KEYS = ("data.db", "train.init_from")  # config values that name a file
+
+
 def base_overrides(preset_name: str | None, data: str | None, max_epochs: int | None,
                    seed: int | None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The overrides every trial starts from; validated here, before Ray starts."""
     base = preset(preset_name) if preset_name else {}
     base.update(extra or {})
     if data:
-        db = Path(data).expanduser().resolve()  # trials run in their own working directories
-        if not db.exists():
-            raise FileNotFoundError(f"--data {data}: no such database")
-        base["data.db"] = str(db)
-    elif not base.get("data.db"):
+        base["data.db"] = data
+    for key in PATH_KEYS:  # trials run in their own working directories: absolute, and there
+        if base.get(key):
+            path = Path(str(base[key])).expanduser().resolve()
+            if not path.exists():
+                what = f"--data {data}" if key == "data.db" and data else f"{key}={base[key]}"
+                raise FileNotFoundError(f"{what}: no such {'database' if key == 'data.db' else 'file'}")
+            base[key] = str(path)
+    if not base.get("data.db"):
         try:
             import xane3.data.embedded  # noqa: F401
         except ImportError as exc:
@@ -225,7 +236,7 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
                data: str | None = None, max_epochs: int | None = None, seed: int | None = None,
                extra: dict[str, Any] | None = None, results_dir: str | Path = "results",
                experiments_dir: str | Path = "runs/search", num_cpus: int | None = None,
-               verbose: int = 1) -> Any:
+               verbose: int = 1, preset_label: str | None = None) -> Any:
     """Train each ``(label, overrides)`` once through the search trainable and tables.
 
     Rows go to ``<results_dir>/<results_table>.parquet`` (epochs to
@@ -248,7 +259,8 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
                          trials=len(configs), scheduler="none", wandb=wandb,
                          results_dir=str(Path(results_dir).resolve()),
                          tables=(results_table, f"{results_table}_epochs"),
-                         configs=[(label, dict(o)) for label, o in configs])
+                         configs=[(label, dict(o)) for label, o in configs],
+                         preset=preset_label or preset_name)
         exp.save(exp_dir)
     from ray import tune
 

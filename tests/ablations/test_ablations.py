@@ -145,3 +145,41 @@ def test_table_of_runs_that_did_not_learn_marks_nothing_significant(tmp_path) ->
     assert "*)" in markdown(summary, {k: 1e6 for k in mean})  # learned: the star is back
     bar_chart(summary.assign(total_ci95=5000.0), tmp_path / "chart.png")  # clipped, not negative
     assert (tmp_path / "chart.png").stat().st_size > 1000
+
+
+def _params(overrides: dict) -> int:
+    return sum(p.numel() for p in XANE3(with_overrides(Config(), overrides).model).parameters())
+
+
+def test_capacity_matching_sees_the_users_set() -> None:
+    """--set model.m1=12 ... with --preset cpu: the scalar-only row matches *that* baseline."""
+    user = {"model.m1": 12, "model.m2": 6}
+    pre = PRESETS["cpu"]
+    assert pre.extras.rescale
+    runs = dict(plan(["baseline", "no_tensorial_features"], "cpu", 1, user))
+    base = _params({**pre.overrides, **user, **runs["baseline__seed0"]})
+    scalar = _params({**pre.overrides, **user, **runs["no_tensorial_features__seed0"]})
+    assert abs(scalar / base - 1) < 0.1, (scalar, base)
+
+
+def test_resume_asking_for_other_runs_is_refused(tmp_path, monkeypatch, capsys) -> None:
+    """--resume runs what the experiment started with; other specs or seeds are refused."""
+    from search.runner import Experiment
+
+    monkeypatch.setenv("XANE3_CONFIG_DIR", str(tmp_path / "config"))
+    runs = tmp_path / "runs"
+    Experiment(name="smoke", kind="trials", base=dict(PRESETS["smoke"].overrides), max_epochs=1,
+               trials=1, scheduler="none", results_dir=str(tmp_path / "res"),
+               tables=("ablations", "ablations_epochs"), configs=plan(["baseline"], "smoke", 1),
+               preset="smoke").save(runs / "smoke")
+    common = ["--preset", "smoke", "--experiments-dir", str(runs), "--name", "smoke", "--resume"]
+    assert main(["baseline", "--seeds", "5", *common]) == 2
+    assert "started with 1 runs" in capsys.readouterr().err
+    assert main(["baseline", "--set", "train.lr=0.5", *common]) == 2
+    assert "sets train.lr otherwise" in capsys.readouterr().err
+
+
+def test_a_bad_name_is_one_line(tmp_path, capsys) -> None:
+    assert main(["baseline", "--preset", "smoke", "--name", "my run", "--experiments-dir",
+                 str(tmp_path / "runs"), "--results-dir", str(tmp_path / "res")]) == 2
+    assert "experiment name 'my run'" in capsys.readouterr().err

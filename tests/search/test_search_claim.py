@@ -158,3 +158,15 @@ def test_trust_signs_an_unsigned_folder_of_this_user_only(tmp_path) -> None:
     assert main([str(tmp_path)]) == 1  # not an experiment folder
     assert main([str(exp)]) == 0
     claim.verify(exp)
+
+
+def test_path_keys_from_any_source_are_made_absolute_and_checked(tmp_path, monkeypatch) -> None:
+    """Trials run in their own folders: a relative --set data.db=... would be missing there."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "fe.db").write_bytes(b"")
+    base = runner.base_overrides(None, None, None, None, {"data.db": "fe.db"})
+    assert base["data.db"] == str(tmp_path / "fe.db")
+    with pytest.raises(FileNotFoundError, match="train.init_from=nowhere/best.pt: no such file"):
+        runner.base_overrides(None, None, None, None, {"train.init_from": "nowhere/best.pt"})
+    with pytest.raises(FileNotFoundError, match="--data missing.db: no such database"):
+        runner.base_overrides(None, "missing.db", None, None)

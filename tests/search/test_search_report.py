@@ -50,3 +50,11 @@ def test_importances_compare_trials_at_the_budget_every_trial_ran() -> None:
                            "val_objective": [0.5, 0.4, 0.2, 0.1]})
     common, budget = at_common_budget(trials, epochs)
     assert budget == 1 and common["best_val_objective"].tolist() == [0.5, 0.4]
+    # a trial that crashed after one epoch sets no budget: the finished ones are compared at 3
+    crashed = pd.DataFrame({"trial_id": ["a", "b", "c"], "epochs_run": [3, 3, 1],
+                            "status": ["completed", "stopped_early", "failed"],
+                            "best_val_objective": [0.3, 0.1, 0.9]})
+    more = pd.DataFrame({"trial_id": ["a"] * 3 + ["b"] * 3 + ["c"], "epoch": [0, 1, 2] * 2 + [0],
+                         "val_objective": [0.5, 0.4, 0.3, 0.4, 0.2, 0.1, 0.9]})
+    common, budget = at_common_budget(crashed, more)
+    assert budget == 3 and common["best_val_objective"].tolist()[:2] == [0.3, 0.1]

@@ -234,3 +234,10 @@ def test_cli_divergence_is_a_failed_job_and_device_is_a_flag(small_real_db, tmp_
                "--set", "train.max_steps_per_epoch=2"])
     assert rc == 1 and "error: " in capsys.readouterr().err
     assert json.loads((tmp_path / "config.json").read_text())["train"]["device"] == "cpu"
+
+
+def test_an_empty_test_split_is_said_not_passed_off(real_ds, tmp_path) -> None:
+    """data.test_fraction=0: the 'test' figures are another split's, and the run says so."""
+    cfg = tiny(**{"data.test_fraction": 0.0, "train.epochs": 1, "train.max_steps_per_epoch": 1})
+    with pytest.warns(UserWarning, match="test split of .* is empty .* are the val split's"):
+        fit(cfg, real_ds, tmp_path / "run", progress=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,12 @@ def fit(
     train_loader = SpectrumLoader(dataset, splits["train"], t.batch_size, shuffle=True,
                                   max_batches=t.max_steps_per_epoch, **mk)
     val_loader = SpectrumLoader(dataset, splits["val"] or splits["train"], t.batch_size, **mk)
-    test_loader = SpectrumLoader(dataset, splits["test"] or splits["val"] or splits["train"],
-                                 t.batch_size, **mk)
+    scored_on = next(k for k in ("test", "val", "train") if splits[k] or k == "train")
+    if scored_on != "test":  # tiny data or data.test_fraction=0: say so, never pass it off
+        warnings.warn(f"the test split of {len(dataset)} spectra is empty (data.test_fraction="
+                      f"{cfg.data.test_fraction}): the 'test' figures of this run (test.json, "
+                      f"search and ablation tables) are the {scored_on} split's", stacklevel=2)
+    test_loader = SpectrumLoader(dataset, splits[scored_on], t.batch_size, **mk)
     model.to(device)
     forward = forward_fn(model, t.compile)
     opt = make_optimizer(model, t)
