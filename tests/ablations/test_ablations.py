@@ -183,3 +183,20 @@ def test_a_bad_name_is_one_line(tmp_path, capsys) -> None:
     assert main(["baseline", "--preset", "smoke", "--name", "my run", "--experiments-dir",
                  str(tmp_path / "runs"), "--results-dir", str(tmp_path / "res")]) == 2
     assert "experiment name 'my run'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_when_every_run_fails_no_table_is_written(small_real_db, tmp_path, capsys) -> None:
+    """Every trial fails (a warm start from another model's weights): exit 1, said, no table."""
+    from xane3.overlays import preset
+    from xane3.train import fit
+
+    other = fit(with_overrides(Config(), {**preset("tiny"), "model.m0": 6, "train.epochs": 1,
+                                          "train.max_steps_per_epoch": 1, "data.subset": 40}),
+                out_dir=tmp_path / "other", progress=False).checkpoint
+    results = tmp_path / "results"
+    assert main(["baseline", "--preset", "smoke", "--seeds", "1", "--data", str(small_real_db),
+                 "--set", f"train.init_from={other}", "--wandb", "disabled", "--name", "fails",
+                 "--results-dir", str(results), "--experiments-dir", str(tmp_path / "runs")]) == 1
+    assert "no run finished" in capsys.readouterr().err
+    assert not (results / "table1_fails.md").exists()
