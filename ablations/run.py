@@ -157,17 +157,15 @@ def check_resume(exp, configs: list, overrides: dict[str, Any], preset: str) -> 
     """A resumed experiment runs what it started with; a command line asking for other runs
     (specs, --seeds, --set, --preset) is refused, not silently overruled. Returns the
     experiment's preset and results folder."""
-    asked = sorted(label for label, _ in configs)
-    started = sorted(label for label, _ in exp.configs)
     def plain(d):  # as experiment.json holds it
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
     differs = [k for k, v in plain(overrides).items() if exp.base.get(k) != v]
-    if asked != started or plain(dict(configs)) != plain(dict(exp.configs)) or differs or \
-            (exp.preset and exp.preset != preset):
+    if plain(dict(configs)) != plain(dict(exp.configs)) or differs or \
+            (exp.preset and exp.preset != preset):  # labels are unique: the dicts are the runs
         raise ValueError(
-            f"--resume {exp.name}: it was started with {len(started)} runs (preset "
-            f"{exp.preset or '?'}); this command line asks for {len(asked)}"
+            f"--resume {exp.name}: it was started with {len(exp.configs)} runs (preset "
+            f"{exp.preset or '?'}); this command line asks for {len(configs)}"
             + (f" and sets {', '.join(differs)} otherwise" if differs else "")
             + ". Repeat the command it was started with, plus --resume, or pass a new --name")
     return exp.preset or preset, exp.results_dir

@@ -22,6 +22,7 @@ from xane3.model import XANE3
 from xane3.model.backend import check_backend, cuequivariance_available
 from xane3.train.metadata import ModelMetadata
 
+FORMAT = "xane3-checkpoint-1"  # what every checkpoint is tagged with, and loading checks
 # resume state stored as tensors beside the weights, not in the JSON meta
 _STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng", "ema")
 
@@ -36,19 +37,22 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
                       f"{str(exc).splitlines()[0][:200]}") from exc
 
 
+def _write(path: str | Path, config: Config, state: dict[str, torch.Tensor],
+           extra: dict[str, Any]) -> None:
+    """The one checkpoint layout: tag, config and meta as JSON text, weights, resume state."""
+    payload = {
+        "format": FORMAT,
+        "config": json.dumps(config.to_dict()),
+        "model": state,
+        "meta": json.dumps({k: v for k, v in extra.items() if k not in _STATE_KEYS}),
+    }
+    payload.update({k: extra[k] for k in _STATE_KEYS if k in extra})
+    atomic_torch_save(payload, path)
+
+
 def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:
     """``extra`` holds tensors, numbers, strings and lists (split ids, epoch, optimiser)."""
-    meta = {k: v for k, v in extra.items() if k not in _STATE_KEYS}
-    payload = {
-        "format": "xane3-checkpoint-1",
-        "config": json.dumps(config.to_dict()),
-        "model": model.state_dict(),
-        "meta": json.dumps(meta),
-    }
-    for key in _STATE_KEYS:
-        if key in extra:
-            payload[key] = extra[key]
-    atomic_torch_save(payload, path)
+    _write(path, config, model.state_dict(), extra)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -59,7 +63,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
         raise ValueError(f"{path}: not a readable xane3 checkpoint ({exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != "xane3-checkpoint-1":
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a xane3 checkpoint (missing format tag)")
     try:
         payload["config"] = Config.from_dict(json.loads(payload["config"]))
@@ -116,5 +120,4 @@ def package_checkpoint(src: str | Path, dst: str | Path, note: str | None = None
     if cfg.train.init_from is not None or note:
         meta["init_from"] = note or f"warm start from {Path(cfg.train.init_from).name}"
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init_from=None))
-    atomic_torch_save({"format": "xane3-checkpoint-1", "config": json.dumps(cfg.to_dict()),
-                       "model": payload["model"], "meta": json.dumps(meta)}, dst)
+    _write(dst, cfg, payload["model"], meta)  # meta only: no resume state
