@@ -19,7 +19,10 @@ DIR/predictions.json lists every structure, its sites and E0s. Every absorbing s
 gives its own spectrum by default; --sites picks sites (one spectrum each) and
 --site-group pools several into one (as a multi-absorber FDMNES run averages them);
 indices are 0-based. An ensemble folder with a calibration.json (``xane3.calibration
---write-scale``) has its spread scaled to a val-calibrated ±2 std band.
+--write-scale``) has its spread scaled to a val-calibrated ±2 std band; with several sites
+the site average gets its spread too (site_average_std, over each member's own average).
+With --broaden the members are broadened first and the same scale, fitted on unbroadened
+val spectra, multiplies their spread: a band not calibrated on broadened spectra.
 """
 
 from __future__ import annotations
@@ -260,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.broaden is not None:
                 pred = broaden_prediction(ens.energy, pred, args.broaden, absolute)
             if scale:  # the val-fitted calibration of this ensemble's spread (xane3.calibration)
-                pred = {**pred, "std": scale * pred["std"]}
+                pred = {**pred, "std": scale * pred["std"], "std_scale": scale}
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
         except (StructureError, PredictError, ValueError, OSError) as exc:

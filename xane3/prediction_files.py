@@ -20,7 +20,8 @@ class PredictError(ValueError):
 
 def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndarray],
                   ensemble: bool, absolute: bool = False) -> pd.DataFrame:
-    """The model's energy axis, then per site: spectrum, [spread], [absolute energy]."""
+    """The model's energy axis, then per site: spectrum, [spread], [absolute energy]; with
+    several sites their average (and its spread over the members, scaled like the sites')."""
     cols: dict[str, np.ndarray] = {"energy_abs_eV" if absolute else "energy_rel_eV": energy}
     for i, label in enumerate(labels):
         cols[label] = pred["mean"][i]
@@ -31,8 +32,12 @@ def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndar
     if len(labels) > 1:  # what a measurement of the whole structure sees
         from xane3.sites import site_average
 
-        grid, mean, on_abs = site_average(energy, pred["mean"], None if absolute else pred["e0"])
+        e0 = None if absolute else pred["e0"]
+        grid, mean, on_abs = site_average(energy, pred["mean"], e0)
         cols["site_average"] = mean
+        if ensemble and "members" in pred:  # each member's own site average, on the same grid
+            avgs = np.stack([site_average(energy, m, e0)[1] for m in pred["members"]])
+            cols["site_average_std"] = pred.get("std_scale", 1.0) * avgs.std(0)
         if on_abs:
             cols["site_average_energy_abs_eV"] = grid
     return pd.DataFrame(cols)

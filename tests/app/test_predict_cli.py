@@ -17,6 +17,7 @@ from conftest import REPO
 
 from xane3.config import Config, with_overrides
 from xane3.ensemble import ensemble_members, load_ensemble, top_k
+from xane3.sites import site_average
 from xane3.inference import predict
 from xane3.model import XANE3
 from xane3.overlays import preset
@@ -144,6 +145,18 @@ def test_ensemble_mean_and_spread(cifs, tmp_path, capsys) -> None:
     members = [predict(m, atoms, [[0]])[0] for m in load_ensemble(directory=ens_dir).models]
     assert np.allclose(df["Fe0"], np.mean(members, axis=0), atol=1e-5)
     assert np.allclose(df["Fe0_std"], np.std(members, axis=0), atol=1e-5)
+    # several sites: their average gets its own spread, over each member's site average
+    rc, text = run(["--ensemble", ens_dir, cifs["feo"], "--sites", "0,2", "--out", tmp_path / "two",
+                    "--no-plots"], capsys)
+    assert rc == 0, text
+    df = pd.read_csv(tmp_path / "two" / "feo.csv")
+    ens = load_ensemble(directory=ens_dir)
+    pred = ens.predict(atoms, [[0], [2]])
+    e0 = None if ens.energy_axis == "absolute" else pred["e0"]
+    avgs = [site_average(ens.energy, m, e0)[1] for m in pred["members"]]
+    assert np.allclose(df["site_average"], np.mean(avgs, axis=0), atol=1e-5)
+    assert np.allclose(df["site_average_std"], np.std(avgs, axis=0), atol=1e-5)
+    assert (df["site_average_std"] > 0).all()
 
 
 def test_many_structures_and_python_dash_m(ckpt, cifs, tmp_path) -> None:

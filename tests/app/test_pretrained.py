@@ -67,6 +67,17 @@ def test_packaged_ensemble_predicts_a_scaled_band(tmp_path) -> None:
     assert main([str(cif), "--ensemble", "pretrained", "--out", str(tmp_path / "out"), "--no-plots"]) == 0
     table = pd.read_csv(tmp_path / "out" / "hematite.csv")
     assert (table["Fe0_std"] > 0).all()
+    # the sites' and their average's spread are the members' raw spread times the scale
+    from xane3.ensemble import load_ensemble
+    from xane3.sites import site_average
+
+    ens = load_ensemble(directory=PRETRAINED_ENSEMBLE)
+    sites = [c for c in table.columns if c.startswith("Fe") and c[2:].isdigit()]
+    pred = ens.predict(to_atoms(bulk("alpha-Fe2O3")), [[int(c[2:])] for c in sites])
+    np.testing.assert_allclose(table["Fe0_std"], scale * pred["std"][0], rtol=1e-4, atol=1e-6)
+    avgs = [site_average(ens.energy, m, pred["e0"])[1] for m in pred["members"]]
+    np.testing.assert_allclose(table["site_average_std"], scale * np.std(avgs, axis=0),
+                               rtol=1e-4, atol=1e-6)
     assert json.loads((tmp_path / "out" / "predictions.json").read_text())["std_scale"] == scale
 
 
