@@ -17,11 +17,11 @@ from conftest import REPO
 
 from xane3.config import Config, with_overrides
 from xane3.ensemble import ensemble_members, load_ensemble, top_k
-from xane3.sites import site_average
 from xane3.inference import predict
 from xane3.model import XANE3
 from xane3.overlays import preset
 from xane3.predict_cli import main
+from xane3.sites import site_average
 from xane3.train.checkpoint import load_checkpoint, save_checkpoint
 
 
