@@ -25,8 +25,10 @@ from typing import Any
 from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
+from search import resume as resume_rules
 from search import runner
 from search.results import read_table
+from search.resume import journal_path
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
 from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set, positive_int
@@ -68,12 +70,6 @@ class ResumableOptunaSearch(OptunaSearch):
 def default_name(space: str) -> str:
     """``<space>-<time>``; a space given as a file is named by its stem, not its path."""
     return f"{Path(space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def journal_path(spec: str | None) -> str | None:
-    """A journal file ``--storage`` made absolute (URLs as given), so ``--resume`` from another
-    folder opens the same study, not a new empty journal there."""
-    return spec if not spec or "://" in spec or spec.startswith("sqlite") else str(Path(spec).resolve())
 
 
 def make_storage(spec: str | None, exp_dir: Path, parallel: int) -> Any:
@@ -142,11 +138,13 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                preset: str = "paper", extra: dict[str, Any] | None = None,
                results_dir: str | Path = "results", experiments_dir: str | Path = "runs/search",
                enqueue: list[dict[str, Any]] | None = None, num_cpus: int | None = None,
-               verbose: int = 1, user_set: dict[str, Any] | None = None) -> Path:
+               verbose: int = 1, user_set: dict[str, Any] | None = None,
+               given: dict[str, Any] | None = None) -> Path:
     """Run (or resume) a search; returns the experiment directory.
 
     ``user_set``: the user's own ``--set`` keys (also in ``extra``); one the space samples
-    is refused, since the sample would silently win over it.
+    is refused, since the sample would silently win over it. ``given``: the options the
+    command line named (``search.resume``); on resume, one that differs is refused.
     """
     if not name:
         if resume:
@@ -155,6 +153,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
     if resume:
         exp = runner.Experiment.load(exp_dir)
+        resume_rules.check(exp, given or {})
         print(f"resuming {exp.name}: the space, trials, data, epochs, preset, --set, --seed and "
               f"results folder are the ones it started with ({exp_dir / 'experiment.json'})")
     else:
@@ -271,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     p = build_parser()
     a = p.parse_args(argv)
+    named = build_parser()  # the same options with no defaults: what this command line named
+    for action in named._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(named.parse_args(argv))
     try:
         extra = {**(experiment(a.experiment) if a.experiment else {}), **parse_set(a.set)}
         exp_dir = run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                    storage=a.storage,
                    wandb=a.wandb, seed=a.seed, preset=a.preset, extra=extra,
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
-                   verbose=0 if a.quiet else 1, user_set=parse_set(a.set))
+                   verbose=0 if a.quiet else 1, user_set=parse_set(a.set),
+                   given={**given, **({"extra": extra} if {"set", "experiment"} & given.keys() else {})})
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

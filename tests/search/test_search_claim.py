@@ -49,7 +49,8 @@ def test_a_new_experiment_refuses_a_name_with_rows_left(tmp_path) -> None:
 
 
 def test_a_journal_storage_is_kept_as_an_absolute_path(tmp_path, monkeypatch) -> None:
-    from search.run import default_name, journal_path
+    from search.resume import journal_path
+    from search.run import default_name
 
     monkeypatch.chdir(tmp_path)
     assert journal_path("my.journal") == str(tmp_path / "my.journal")
@@ -170,3 +171,28 @@ def test_path_keys_from_any_source_are_made_absolute_and_checked(tmp_path, monke
         runner.base_overrides(None, None, None, None, {"train.init_from": "nowhere/best.pt"})
     with pytest.raises(FileNotFoundError, match="--data missing.db: no such database"):
         runner.base_overrides(None, "missing.db", None, None)
+
+
+def test_resume_refuses_a_command_line_asking_for_another_search(tmp_path, monkeypatch, capsys) -> None:
+    """--resume ran the stored experiment whatever else the command line said: --trials 64
+    to extend a 16-trial search silently ran 16. Options given again must agree."""
+    from search import resume
+    from search.run import main
+
+    monkeypatch.chdir(tmp_path)
+    exp = runner.Experiment(name="s", kind="search", base={"train.epochs": 3, "train.seed": 1,
+                                                           "model.m0": 8}, max_epochs=3, trials=16,
+                            space="irreps_basis", seed=1, preset="cpu",
+                            results_dir=str(tmp_path / "results"))
+    exp.save(tmp_path / "runs" / "s")
+    same = {"space": "irreps_basis", "trials": 16, "max_epochs": 3, "seed": 1, "preset": "cpu",
+            "results_dir": "results", "extra": {"model.m0": 8}}
+    assert resume.conflicts(exp, same) == []  # the starting command again, plus --resume
+    assert resume.conflicts(exp, {}) == []    # --name and --resume alone
+    differs = resume.conflicts(exp, {**same, "trials": 64, "extra": {"model.m0": 16, "model.m1": 4}})
+    assert differs == ["--trials 64 (started with 16)", "model.m0=16 (started with 8)",
+                       "model.m1=4 (started with the default)"]
+    rc = main(["--name", "s", "--resume", "--trials", "64", "--experiments-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--trials 64 (started with 16)" in err and "start a new --name" in err
+    assert not (tmp_path / "runs" / "s" / "tune").exists()  # nothing ran
