@@ -35,12 +35,13 @@ import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.broadening import fit_broadening
-from xane3.cli_common import add_model_source
+from xane3.cli_common import add_device, add_model_source
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, load_ensemble
 from xane3.metrics import compare
 from xane3.provenance import file_sha256, portable_path
 from xane3.sites import site_average
+from xane3.train.accel import resolve_device
 
 # name -> (phase in xane3.datagen.structures, measured file)
 PHASES = {"hematite": ("alpha-Fe2O3", "fe2o3.dat"), "magnetite": ("Fe3O4", "fe3o4.dat"),
@@ -190,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.compare_experiment", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_source(p)
+    add_device(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--experiment-dir", default=str(EXPERIMENT_DIR),
                    help=f"measured spectra (default {EXPERIMENT_DIR})")
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
     try:
-        ens = load_ensemble(args.checkpoint, args.ensemble)
+        ens = load_ensemble(args.checkpoint, args.ensemble, device=resolve_device(args.device))
         df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

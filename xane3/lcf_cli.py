@@ -30,7 +30,7 @@ import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.broadening import Broadening, broaden
-from xane3.cli_common import add_model_source
+from xane3.cli_common import add_device, add_model_source
 from xane3.compare_experiment import (
     EXPERIMENT_DIR,
     GRID,
@@ -43,6 +43,7 @@ from xane3.data.normalize import find_e0
 from xane3.ensemble import load_ensemble
 from xane3.lcf import lcf
 from xane3.provenance import portable_path
+from xane3.train.accel import resolve_device
 
 SYNTH_BROADENING = Broadening(shift=3.0, gamma=1.5, sigma=1.0)  # what the synthetic mixtures carry
 SYNTH_NOISE = 0.005  # Gaussian noise on the synthetic mixtures (normalised units)
@@ -92,7 +93,7 @@ def targets(args: argparse.Namespace, refs: dict[str, tuple[np.ndarray, np.ndarr
 def run(args: argparse.Namespace) -> pd.DataFrame:
     from xane3.plots_measured import plot_lcf
 
-    ens = load_ensemble(args.checkpoint, args.ensemble)
+    ens = load_ensemble(args.checkpoint, args.ensemble, device=resolve_device(args.device))
     if ens.absorber_z != 26:
         raise ValueError(f"the checkpoint predicts Z={ens.absorber_z}; these references are Fe K-edges")
     refs, e0_refs = {}, []
@@ -139,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xane3.lcf", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_source(p)
+    add_device(p)
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--measured", action="append", default=[], metavar="FILE",
                    help="two-column measured spectrum (repeatable; default: the shared Fe oxides + mixtures)")
