@@ -94,12 +94,15 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     out.mkdir(parents=True, exist_ok=True)
     n = bench.n_molecules if n_molecules == -1 else n_molecules
     pairs = select_pairs(train, n, seed)
-    db = (out / "xanesnet.db").resolve()
+    db, listed = (out / "xanesnet.db").resolve(), "".join(f"{x.stem}\n" for x, _ in pairs)
+    if resume and (out / "molecules.txt").exists() and (out / "molecules.txt").read_text() != listed:
+        raise ValueError(f"--resume: {out / 'molecules.txt'} lists other molecules than this command "
+                         "line's --seed/--n-molecules/--preset select; repeat the options it started with")
     if resume and db.exists():  # the same pairs (seeded): the search's trials point at this DB
         data = {"molecules": len(pairs), "ingested": len(pairs), "skipped": [], "reused": True}
     else:
         data = build_db(pairs, db)
-    write_text_atomic(out / "molecules.txt", "".join(f"{x.stem}\n" for x, _ in pairs))
+    write_text_atomic(out / "molecules.txt", listed)
     t_data = time.perf_counter() - t0
     print(f"data: {data['ingested']} of {data['molecules']} molecules -> {db} ({t_data:.0f} s)")
     base = {**base_overrides(preset_name), "data.split_seed": seed,
@@ -119,7 +122,8 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
                          wandb="disabled", seed=seed,
                          preset="paper", extra=base, results_dir=results_dir,
                          experiments_dir=(out / "search").resolve(), enqueue=[point],
-                         num_cpus=cpus, verbose=verbose)
+                         num_cpus=cpus, verbose=verbose,
+                         given={"trials": trials or bench.trials, "seed": seed, "extra": base})
     t_search = time.perf_counter() - t1
     default, best, table = pick_trials(exp_dir, results_dir, name, point)
     ckpts = {"XANE(3) default config": out / "default.pt", "XANE(3) searched config": out / "searched.pt"}

@@ -6,10 +6,12 @@ otherwise get the old 16 and not know it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from search.runner import PATH_KEYS, Experiment
+from search.runner import Experiment
+from xane3.config import Config, with_overrides
 
 
 def journal_path(spec: str | None) -> str | None:
@@ -26,9 +28,16 @@ def _plain(value: Any) -> Any:  # as experiment.json holds it
     return json.loads(json.dumps(value, default=str))
 
 
-def conflicts(exp: Experiment, given: dict[str, Any]) -> list[str]:
-    """``option: asked, started with`` for every option in ``given`` (the ones on the command
-    line; ``extra`` the --set/--experiment overrides) that differs from the experiment."""
+_UNSET = {"data": "the embedded data set", "storage": "the folder's own journal",
+          "preset": "no preset"}
+
+
+def conflicts(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], dict] | None = None) -> list[str]:
+    """``option (started with ...)`` for every option in ``given`` (the ones on the command
+    line; its ``extra``, the --set/--experiment overrides) that differs from the experiment.
+    ``base_of(extra)``: the base a new run of this command line would store (``base_overrides``:
+    --seed, --epochs and --data win over --set), compared key by key as the config types them,
+    so ``--set model.m0=8`` matches a stored 8 and ``lr=5e-4`` a stored 0.0005."""
     started = {"space": exp.space, "trials": exp.trials, "max_epochs": exp.max_epochs,
                "scheduler": exp.scheduler, "seed": exp.seed, "preset": exp.preset,
                "wandb": exp.wandb, "storage": exp.storage, "results_dir": exp.results_dir,
@@ -39,16 +48,19 @@ def conflicts(exp: Experiment, given: dict[str, Any]) -> list[str]:
         if key in started:
             asked = norm.get(key, lambda v: v)(value)
             if _plain(asked) != _plain(started[key]):
-                out.append(f"--{key.replace('_', '-')} {value} (started with {started[key]})")
-    for key, value in (given.get("extra") or {}).items():
-        asked = _path(value) if key in PATH_KEYS and value else value
-        if _plain(asked) != _plain(exp.base.get(key)):
-            out.append(f"{key}={value} (started with {exp.base.get(key, 'the default')})")
+                was = started[key] if started[key] is not None else _UNSET.get(key, "none")
+                out.append(f"--{key.replace('_', '-')} {asked} (started with {was})")
+    extra = given.get("extra") or {}
+    if extra:
+        now = with_overrides(Config(), base_of(extra) if base_of else extra).flat()
+        was = with_overrides(Config(), exp.base).flat()
+        out += [f"{k}={now[k]} (started with {was[k]})" for k in extra
+                if _plain(now[k]) != _plain(was[k])]
     return out
 
 
-def check(exp: Experiment, given: dict[str, Any]) -> None:
-    differs = conflicts(exp, given)
+def check(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], dict] | None = None) -> None:
+    differs = conflicts(exp, given, base_of)
     if differs:
         raise ValueError(f"--resume {exp.name}: the experiment runs what it started with, and this "
                          f"command line asks otherwise: {'; '.join(differs)}. Drop those options "

@@ -153,7 +153,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
     if resume:
         exp = runner.Experiment.load(exp_dir)
-        resume_rules.check(exp, given or {})
+        resume_rules.check(exp, given or {}, lambda x: runner.base_overrides(preset, data, max_epochs, seed, x))
         print(f"resuming {exp.name}: the space, trials, data, epochs, preset, --set, --seed and "
               f"results folder are the ones it started with ({exp_dir / 'experiment.json'})")
     else:

@@ -116,6 +116,17 @@ def test_smoke_run_then_predict_in_xanesnet_format(shared_data: Path, tmp_path: 
     assert len(metrics) == 6 and set(metrics["split"]) == {"val", "holdout"}
     assert np.isfinite(metrics[["mse_raw", "mse_tail1", "pearson_mean"]].to_numpy()).all()
     assert (out / "metrics.md").read_text().startswith("| predictor |")
+    # --resume with another selection or search is refused before anything is rewritten or run
+    from benchmarks.xanesnet import run_benchmark
+
+    listed = (out / "molecules.txt").read_text()
+    args = (shared_data / "xanesnet-fe-train", out, "tiny")
+    name = summary["search"]["experiment"]
+    with pytest.raises(ValueError, match="lists other molecules"):
+        run_benchmark(*args, n_molecules=20, seed=1, resume=True, name=name, verbose=0)
+    assert (out / "molecules.txt").read_text() == listed
+    with pytest.raises(ValueError, match=r"--trials 5 \(started with 2\)"):
+        run_benchmark(*args, n_molecules=20, trials=5, resume=True, name=name, verbose=0)
     xyz = sorted((shared_data / "xanesnet-fe-train" / "xyz").glob("A*.xyz"))[:2]
     pred = tmp_path / "pred"
     proc = subprocess.run([sys.executable, "-m", "xane3.predict", "--checkpoint", str(out / "searched.pt"),

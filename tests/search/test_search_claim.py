@@ -189,9 +189,15 @@ def test_resume_refuses_a_command_line_asking_for_another_search(tmp_path, monke
             "results_dir": "results", "extra": {"model.m0": 8}}
     assert resume.conflicts(exp, same) == []  # the starting command again, plus --resume
     assert resume.conflicts(exp, {}) == []    # --name and --resume alone
+    assert resume.conflicts(exp, {"extra": {"model.m0": "8", "train.lr": "1e-3"}}) == []  # as typed
+    # --seed wins over --set train.seed in a new run, so the command it started with still matches
+    assert resume.conflicts(exp, {"seed": 1, "extra": {"train.seed": 5}},
+                            lambda x: runner.base_overrides(None, None, 3, 1, x)) == []
     differs = resume.conflicts(exp, {**same, "trials": 64, "extra": {"model.m0": 16, "model.m1": 4}})
     assert differs == ["--trials 64 (started with 16)", "model.m0=16 (started with 8)",
-                       "model.m1=4 (started with the default)"]
+                       "model.m1=4 (started with 16)"]
+    assert resume.conflicts(exp, {"data": "my.db"}) == [
+        f"--data {tmp_path / 'my.db'} (started with the embedded data set)"]
     rc = main(["--name", "s", "--resume", "--trials", "64", "--experiments-dir", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert rc == 2 and "--trials 64 (started with 16)" in err and "start a new --name" in err
