@@ -116,14 +116,15 @@ def run_benchmark(train: Path, out: Path, preset_name: str = "cpu", *, n_molecul
     name = name or f"xanesnet-{preset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
     results_dir = (out / "search" / "results").resolve()
     t1 = time.perf_counter()
-    exp_dir = run_search(bench.space, trials or bench.trials, gpus=gpus, gpus_per_trial=gpus_per_trial,
+    trials = trials or bench.trials
+    exp_dir = run_search(bench.space, trials, gpus=gpus, gpus_per_trial=gpus_per_trial,
                          cpus_per_trial=bench.cpus_per_trial,
                          scheduler=bench.scheduler, data=str(db), name=name, resume=resume, address=address,
                          wandb="disabled", seed=seed,
                          preset="paper", extra=base, results_dir=results_dir,
                          experiments_dir=(out / "search").resolve(), enqueue=[point],
                          num_cpus=cpus, verbose=verbose,
-                         given={"trials": trials or bench.trials, "seed": seed, "extra": base})
+                         given={"trials": trials, "seed": seed, "extra": base})
     t_search = time.perf_counter() - t1
     default, best, table = pick_trials(exp_dir, results_dir, name, point)
     ckpts = {"XANE(3) default config": out / "default.pt", "XANE(3) searched config": out / "searched.pt"}

@@ -25,9 +25,9 @@ from typing import Any
 from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
-from search import resume as resume_rules
 from search import runner
 from search.results import read_table
+from search.resume import check as check_resume
 from search.resume import journal_path
 from search.spaces import describe_spaces, get_space
 from search.trainable import OBJECTIVE
@@ -153,7 +153,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
     if resume:
         exp = runner.Experiment.load(exp_dir)
-        resume_rules.check(exp, given or {}, lambda x: runner.base_overrides(preset, data, max_epochs, seed, x))
+        check_resume(exp, given or {}, lambda x: runner.base_overrides(preset, data, max_epochs, seed, x))
         print(f"resuming {exp.name}: the space, trials, data, epochs, preset, --set, --seed and "
               f"results folder are the ones it started with ({exp_dir / 'experiment.json'})")
     else:
