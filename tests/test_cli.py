@@ -26,6 +26,7 @@ COMMANDS = [
     ("search.report", [], []),
     ("search.trust", [], []),
     ("xane3.train.package", [], []),
+    ("xane3.train.soup", [], ["--quiet"]),
 ]
 
 

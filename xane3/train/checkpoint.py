@@ -37,7 +37,7 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
                       f"{str(exc).splitlines()[0][:200]}") from exc
 
 
-def _write(path: str | Path, config: Config, state: dict[str, torch.Tensor],
+def write_checkpoint(path: str | Path, config: Config, state: dict[str, torch.Tensor],
            extra: dict[str, Any]) -> None:
     """The one checkpoint layout: tag, config and meta as JSON text, weights, resume state."""
     payload = {
@@ -52,7 +52,7 @@ def _write(path: str | Path, config: Config, state: dict[str, torch.Tensor],
 
 def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any) -> None:
     """``extra`` holds tensors, numbers, strings and lists (split ids, epoch, optimiser)."""
-    _write(path, config, model.state_dict(), extra)
+    write_checkpoint(path, config, model.state_dict(), extra)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -120,4 +120,4 @@ def package_checkpoint(src: str | Path, dst: str | Path, note: str | None = None
     if cfg.train.init_from is not None or note:
         meta["init_from"] = note or f"warm start from {Path(cfg.train.init_from).name}"
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init_from=None))
-    _write(dst, cfg, payload["model"], meta)  # meta only: no resume state
+    write_checkpoint(dst, cfg, payload["model"], meta)  # meta only: no resume state

@@ -18,7 +18,7 @@ from xane3.model import XANE3
 from xane3.train.checkpoint import load_state, read_checkpoint
 
 # model fields that change kernels or bookkeeping, not the function the weights compute
-_FREE = ("backend",)
+FREE_MODEL_FIELDS = ("backend",)
 
 
 def warm_start(model: XANE3, cfg: Config, data_hash: str,
@@ -27,7 +27,7 @@ def warm_start(model: XANE3, cfg: Config, data_hash: str,
     path = Path(cfg.train.init_from)
     payload = read_checkpoint(path)
     theirs, ours = dataclasses.asdict(payload["config"].model), dataclasses.asdict(cfg.model)
-    differ = [k for k in ours if k not in _FREE and theirs.get(k) != ours[k]]
+    differ = [k for k in ours if k not in FREE_MODEL_FIELDS and theirs.get(k) != ours[k]]
     if differ:
         raise ValueError(f"{path}: train.init_from needs the same model config; it differs in "
                          + ", ".join(f"model.{k} ({theirs.get(k)!r} there, {ours[k]!r} here)"
