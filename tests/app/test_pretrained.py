@@ -46,7 +46,8 @@ def test_committed_evaluation_is_what_the_packaged_model_scores(tmp_path) -> Non
 
 
 def test_packaged_ensemble_predicts_a_scaled_band(tmp_path) -> None:
-    """--ensemble pretrained: the shipped model and its siblings, with their val-fitted scale."""
+    """--ensemble pretrained: the shipped model and its siblings (or the members it is the weight
+    mean of), with their val-fitted scale."""
     import json
 
     import pandas as pd
@@ -54,14 +55,23 @@ def test_packaged_ensemble_predicts_a_scaled_band(tmp_path) -> None:
 
     from xane3.calibration import read_scale
     from xane3.ensemble import ensemble_members
+    from xane3.train.checkpoint import read_checkpoint
+    from xane3.train.soup import average
 
     members = ensemble_members("pretrained")
     assert len(members) >= 2 and all(p.parent == PRETRAINED_ENSEMBLE for p in members)
     scale = read_scale(PRETRAINED_ENSEMBLE, members)  # refuses members changed since the fit
     assert scale is not None and scale > 1
     shipped = load_checkpoint(PRETRAINED).state_dict()
-    assert any(all(torch.equal(v, load_checkpoint(p).state_dict()[k]) for k, v in shipped.items())
-               for p in members), "the shipped model is not one of the ensemble's members"
+    soup = [i["file"] for i in read_checkpoint(PRETRAINED)["meta"].get("soup", []) if i["kept"]]
+    if soup:  # a model soup (xane3.train.soup): the weight mean of members
+        by_name = {p.name: p for p in members}
+        assert set(soup) <= set(by_name), f"the shipped soup's ingredients {soup} are not all members"
+        mean = average([read_checkpoint(by_name[f])["model"] for f in soup])
+        assert all(torch.allclose(v, mean[k], atol=1e-6) for k, v in shipped.items())
+    else:
+        assert any(all(torch.equal(v, load_checkpoint(p).state_dict()[k]) for k, v in shipped.items())
+                   for p in members), "the shipped model is not one of the ensemble's members"
     cif = tmp_path / "hematite.cif"
     write(cif, to_atoms(bulk("alpha-Fe2O3")))
     assert main([str(cif), "--ensemble", "pretrained", "--out", str(tmp_path / "out"), "--no-plots"]) == 0
