@@ -134,7 +134,8 @@ def make_soup(paths: Sequence[str | Path], out: str | Path, greedy: bool = False
     meta = {k: v for k, v in payloads[0]["meta"].items() if k not in RUN_KEYS}
     names = ", ".join(paths[i].name for i in kept)
     meta.update(best=best, best_total=best, epoch=max(int(payloads[i]["meta"].get("epoch", 0)) for i in kept),
-                best_epoch=-1, bad_epochs=0, history=[], soup=ingredients,
+                best_epoch=max(int(payloads[i]["meta"].get("best_epoch", 0)) for i in kept),
+                bad_epochs=0, history=[], soup=ingredients,
                 init_from=note or f"{'greedy' if greedy else 'uniform'} soup of {names}")
     write_checkpoint(out, cfg, state, meta)
     return {"val_total": best, "ingredients": ingredients, "out": str(out)}
