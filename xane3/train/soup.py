@@ -33,24 +33,22 @@ from xane3.model import XANE3
 from xane3.train.checkpoint import load_state, read_checkpoint, write_checkpoint
 from xane3.train.metadata import RUN_KEYS
 from xane3.train.trainer import evaluate
-from xane3.train.warmstart import FREE_MODEL_FIELDS
+from xane3.train.warmstart import model_differences, same_split
 
 
 def _check_same(paths: Sequence[Path], payloads: Sequence[dict[str, Any]]) -> None:
     """Refuse ingredients that do not share the model, the data and the split."""
     first, ref = paths[0], payloads[0]
-    ref_model = dataclasses.asdict(ref["config"].model)
     for path, p in zip(paths[1:], payloads[1:]):
-        model = dataclasses.asdict(p["config"].model)
-        differ = [k for k in ref_model if k not in FREE_MODEL_FIELDS and model.get(k) != ref_model[k]]
+        differ = model_differences(p["config"].model, ref["config"].model)
         if differ:
-            raise ValueError(f"{path}: another model than {first} (model.{differ[0]}: "
-                             f"{model.get(differ[0])!r} vs {ref_model[differ[0]]!r}); only "
-                             "checkpoints of one architecture can be averaged")
+            k, theirs, ours = differ[0]
+            raise ValueError(f"{path}: another model than {first} (model.{k}: {theirs!r} vs "
+                             f"{ours!r}); only checkpoints of one architecture can be averaged")
         if p["meta"].get("data_hash") != ref["meta"].get("data_hash"):
             raise ValueError(f"{path}: trained on other data than {first} (hash "
                              f"{p['meta'].get('data_hash')} vs {ref['meta'].get('data_hash')})")
-        if p["meta"].get("splits") != ref["meta"].get("splits"):
+        if not same_split(p["meta"].get("splits") or {}, ref["meta"].get("splits") or {}):
             raise ValueError(f"{path}: trained on another split of the data than {first}; its "
                              "training spectra would be scored as unseen")
 
@@ -114,19 +112,20 @@ def make_soup(paths: Sequence[str | Path], out: str | Path, greedy: bool = False
             scores.append(scorer.total(p["model"]))
             bar.update(1)
         order = sorted(range(len(paths)), key=lambda i: scores[i])
-        kept, best = [order[0]], scores[order[0]]
+        kept, best, state = [order[0]], scores[order[0]], payloads[order[0]]["model"]
         for i in order[1:]:
-            trial = scorer.total(average([payloads[j]["model"] for j in (*kept, i)]))
+            trial_state = average([payloads[j]["model"] for j in (*kept, i)], str(paths[i]))
+            trial = scorer.total(trial_state)
             if trial <= best:
-                kept, best = [*kept, i], trial
+                kept, best, state = [*kept, i], trial, trial_state
             bar.update(1)
         recorded = scores
     else:
         kept = list(range(len(paths)))
-        best = scorer.total(average([p["model"] for p in payloads], str(paths[0])))
+        state = average([p["model"] for p in payloads], str(paths[0]))
+        best = scorer.total(state)
         bar.update(1)
     bar.close()
-    state = average([payloads[i]["model"] for i in kept], str(paths[0]))
     ingredients = [{"file": p.name, "val_total": recorded[i], "kept": i in kept}
                    for i, p in enumerate(paths)]
     cfg = payloads[0]["config"]

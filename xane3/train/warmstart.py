@@ -21,21 +21,32 @@ from xane3.train.checkpoint import load_state, read_checkpoint
 FREE_MODEL_FIELDS = ("backend",)
 
 
+def model_differences(theirs: Any, ours: Any) -> list[tuple[str, Any, Any]]:
+    """``(field, theirs, ours)`` for each model-config field where one set of weights would
+    not compute the other's function: what warm starts and soups refuse."""
+    a, b = dataclasses.asdict(theirs), dataclasses.asdict(ours)
+    return [(k, a.get(k), v) for k, v in b.items() if k not in FREE_MODEL_FIELDS and a.get(k) != v]
+
+
+def same_split(a: dict[str, list[int]], b: dict[str, list[int]]) -> bool:
+    """Whether two runs put the same spectra in each split (order within a split is free)."""
+    def norm(s: dict[str, list[int]]) -> dict[str, list[int]]:
+        return {k: sorted(int(i) for i in v) for k, v in s.items()}
+    return norm(a) == norm(b)
+
+
 def warm_start(model: XANE3, cfg: Config, data_hash: str,
                splits: dict[str, list[int]]) -> dict[str, Any]:
     """Load ``cfg.train.init_from`` into ``model``; what to record in the run's checkpoints."""
     path = Path(cfg.train.init_from)
     payload = read_checkpoint(path)
-    theirs, ours = dataclasses.asdict(payload["config"].model), dataclasses.asdict(cfg.model)
-    differ = [k for k in ours if k not in FREE_MODEL_FIELDS and theirs.get(k) != ours[k]]
+    differ = model_differences(payload["config"].model, cfg.model)
     if differ:
         raise ValueError(f"{path}: train.init_from needs the same model config; it differs in "
-                         + ", ".join(f"model.{k} ({theirs.get(k)!r} there, {ours[k]!r} here)"
-                                     for k in differ))
+                         + ", ".join(f"model.{k} ({a!r} there, {b!r} here)" for k, a, b in differ))
     meta = payload["meta"]
     if meta.get("data_hash") == data_hash and "splits" in meta:
-        mine = {k: sorted(int(i) for i in v) for k, v in splits.items()}
-        if {k: sorted(int(i) for i in v) for k, v in meta["splits"].items()} != mine:
+        if not same_split(meta["splits"], splits):
             raise ValueError(f"{path}: trained on another split of these data, so its training "
                              "spectra would sit in this run's validation or test split; use its "
                              "data.split, data.split_seed and fractions")
