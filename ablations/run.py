@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     exp_dir = Path(args.experiments_dir).resolve() / name
     t0 = time.perf_counter()
     try:
-        if args.resume:  # the runs, preset and tables are the experiment's, as it was started
-            args.preset, args.results_dir = check_resume(Experiment.load(exp_dir), configs,
+        started = Experiment.load(exp_dir) if args.resume else None
+        if started is not None:  # the runs, preset and tables are the experiment's, as it was started
+            args.preset, args.results_dir = check_resume(started, configs,
                                                          {**pre.overrides, **user}, args.preset)
         rows = run_trials(configs, name, gpus=args.gpus, gpus_per_trial=args.gpus_per_trial,
                           cpus_per_trial=args.cpus_per_trial, address=args.address,
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: no run finished; no table written", file=sys.stderr)
         return 1  # the job ran and failed
     # what the trials ran with (on --resume: the experiment's, not this command line's)
-    base = Experiment.load(exp_dir).base
+    base = (started if started is not None else Experiment.load(exp_dir)).base
     command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
     print(write_table(rows, args.preset, base, Path(args.results_dir), name, wall, command))
     return 0
@@ -157,16 +158,18 @@ def check_resume(exp, configs: list, overrides: dict[str, Any], preset: str) -> 
     """A resumed experiment runs what it started with; a command line asking for other runs
     (specs, --seeds, --set, --preset) is refused, not silently overruled. Returns the
     experiment's preset and results folder."""
+    from search.resume import set_conflicts
+
     def plain(d):  # as experiment.json holds it
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
-    differs = [k for k, v in plain(overrides).items() if exp.base.get(k) != v]
+    differs = set_conflicts(exp.base, overrides)  # typed: lr=5e-4 matches a stored 0.0005
     if plain(dict(configs)) != plain(dict(exp.configs)) or differs or \
             (exp.preset and exp.preset != preset):  # labels are unique: the dicts are the runs
         raise ValueError(
             f"--resume {exp.name}: it was started with {len(exp.configs)} runs (preset "
             f"{exp.preset or '?'}); this command line asks for {len(configs)}"
-            + (f" and sets {', '.join(differs)} otherwise" if differs else "")
+            + (f" and sets {'; '.join(differs)}" if differs else "")
             + ". Repeat the command it was started with, plus --resume, or pass a new --name")
     return exp.preset or preset, exp.results_dir
 

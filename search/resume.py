@@ -51,12 +51,18 @@ def conflicts(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], 
                 was = started[key] if started[key] is not None else _UNSET.get(key, "none")
                 out.append(f"--{key.replace('_', '-')} {asked} (started with {was})")
     extra = given.get("extra") or {}
-    if extra:
-        now = with_overrides(Config(), base_of(extra) if base_of else extra).flat()
-        was = with_overrides(Config(), exp.base).flat()
-        out += [f"{k}={now[k]} (started with {was[k]})" for k in extra
-                if _plain(now[k]) != _plain(was[k])]
-    return out
+    return out + set_conflicts(exp.base, base_of(extra) if base_of and extra else extra)
+
+
+def set_conflicts(started: dict[str, Any], asked: dict[str, Any]) -> list[str]:
+    """``key=value (started with ...)`` for each config override in ``asked`` whose typed value
+    differs from the experiment's stored base (``started``); keys it leaves out are not
+    conflicts, since the experiment keeps what it started with."""
+    if not asked:
+        return []
+    now = with_overrides(Config(), asked).flat()
+    was = with_overrides(Config(), started).flat()
+    return [f"{k}={now[k]} (started with {was[k]})" for k in asked if _plain(now[k]) != _plain(was[k])]
 
 
 def check(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], dict] | None = None) -> None:

@@ -176,7 +176,20 @@ def test_resume_asking_for_other_runs_is_refused(tmp_path, monkeypatch, capsys) 
     assert main(["baseline", "--seeds", "5", *common]) == 2
     assert "started with 1 runs" in capsys.readouterr().err
     assert main(["baseline", "--set", "train.lr=0.5", *common]) == 2
-    assert "sets train.lr otherwise" in capsys.readouterr().err
+    assert "sets train.lr=0.5 (started with" in capsys.readouterr().err
+
+
+def test_resume_compares_set_values_as_the_config_types_them(tmp_path) -> None:
+    """``--set train.lr=5e-4`` (a string to YAML) is the stored 0.0005: no refusal; 1e-3 is."""
+    from ablations.run import check_resume
+    from search.runner import Experiment
+
+    configs = plan(["baseline"], "smoke", 1)
+    exp = Experiment(name="e", kind="trials", base={"train.lr": 0.0005}, max_epochs=1, trials=1,
+                     scheduler="none", results_dir=str(tmp_path), configs=configs, preset="smoke")
+    assert check_resume(exp, configs, {"train.lr": "5e-4"}, "smoke") == ("smoke", str(tmp_path))
+    with pytest.raises(ValueError, match="train.lr=0.001"):
+        check_resume(exp, configs, {"train.lr": "1e-3"}, "smoke")
 
 
 def test_a_bad_name_is_one_line(tmp_path, capsys) -> None:
