@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = calibrate(args.ensemble, args.out, args.write_scale, not args.no_plots,
                         str(resolve_device(args.device)))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: no such device
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for split in ("val", "test"):

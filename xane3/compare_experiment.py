@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, device=resolve_device(args.device))
         df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: --device
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cols = ["phase", "shift_applied_eV", "mse", "pearson", "white_line_error_eV",

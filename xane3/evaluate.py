@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = evaluate_checkpoint(args.checkpoint, args.out, args.db, args.split, args.batch_size,
                                   resolve_device(args.device), not args.no_plots)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{res['n']} spectra ({res['split']}); baseline: {res['summary']['baseline'].iloc[0]}")

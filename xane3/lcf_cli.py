@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.broaden not in ("fit", "none"):
             Broadening.parse(args.broaden)
         df = run(args)
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # RuntimeError: --device
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     cols = ["target"] + [c for c in df if c.endswith(("_known", "_fraction"))] + \

@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, resolve_device(args.device))
-    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     z_abs = args.absorber or ens.absorber_z

@@ -21,7 +21,7 @@ from xane3.model import XANE3
 from xane3.overlays import preset
 from xane3.testing import feo_slab
 from xane3.train import fit
-from xane3.train.accel import CompiledForward, autocast, forward_fn, pin_memory_for, to_device
+from xane3.train.accel import CompiledForward, autocast, forward_fn, pin_memory_for, resolve_device, to_device
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +108,17 @@ def test_compiled_training_matches_eager(real_ds, tmp_path) -> None:
                 tmp_path / "compiled", progress=False)
     np.testing.assert_allclose(b.history[0]["val_spectrum"], a.history[0]["val_spectrum"], rtol=2e-3)
     assert set(torch.load(tmp_path / "compiled" / "best.pt")["model"]) == set(a.model.state_dict())
+
+
+def test_a_device_this_machine_lacks_is_bad_input() -> None:
+    """ValueError (one line from every command), so the commands need not catch RuntimeError,
+    which would also turn a genuine fault into an exit-2 "error:" line."""
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="not a device name"):
+        resolve_device("gpu0")
+    with pytest.raises(ValueError, match="cuda:99"):
+        resolve_device("cuda:99")
 
 
 def test_pinning_follows_the_device() -> None:

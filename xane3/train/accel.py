@@ -18,12 +18,19 @@ import torch
 
 
 def resolve_device(spec: str) -> torch.device:
-    """``auto`` picks CUDA when present; asking for CUDA without it is an error."""
+    """``auto`` picks CUDA when present; a device this machine lacks is a ValueError (bad
+    input, said in one line), so commands need not treat every RuntimeError as one."""
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
+    try:
+        dev = torch.device(spec)
+    except RuntimeError as exc:
+        raise ValueError(f"device {spec!r}: not a device name (cpu, cuda, cuda:N)") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {spec!r} asked for, but CUDA is not available here")
+        raise ValueError(f"device {spec!r} asked for, but CUDA is not available here")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {spec!r} asked for, but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s)")
     return dev
 
 
