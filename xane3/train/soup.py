@@ -156,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for ing in res["ingredients"]:
+    for given, ing in zip(args.checkpoints, res["ingredients"]):  # as typed: many are best.pt
         total = "" if ing["val_total"] is None else f"{ing['val_total']:.6g}"
-        print(f"{'kept' if ing['kept'] else 'left'}  {ing['file']}  val total {total}")
+        print(f"{'kept' if ing['kept'] else 'left'}  {given}  val total {total}")
     print(f"soup -> {res['out']}: val total {res['val_total']:.6g}")
     return 0
 
