@@ -6,7 +6,7 @@ otherwise get the old 16 and not know it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -51,18 +51,20 @@ def conflicts(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], 
                 was = started[key] if started[key] is not None else _UNSET.get(key, "none")
                 out.append(f"--{key.replace('_', '-')} {asked} (started with {was})")
     extra = given.get("extra") or {}
-    return out + set_conflicts(exp.base, base_of(extra) if base_of and extra else extra)
+    return out + set_conflicts(exp.base, base_of(extra) if base_of and extra else extra, extra)
 
 
-def set_conflicts(started: dict[str, Any], asked: dict[str, Any]) -> list[str]:
-    """``key=value (started with ...)`` for each config override in ``asked`` whose typed value
-    differs from the experiment's stored base (``started``); keys it leaves out are not
-    conflicts, since the experiment keeps what it started with."""
+def set_conflicts(started: dict[str, Any], asked: dict[str, Any],
+                  keys: Iterable[str] | None = None) -> list[str]:
+    """``key=value (started with ...)`` for each key of ``keys`` (default: all of ``asked``,
+    the overrides a new run would store) whose typed value differs from the experiment's
+    stored base (``started``); keys left out are no conflict: the experiment keeps its own."""
     if not asked:
         return []
     now = with_overrides(Config(), asked).flat()
     was = with_overrides(Config(), started).flat()
-    return [f"{k}={now[k]} (started with {was[k]})" for k in asked if _plain(now[k]) != _plain(was[k])]
+    return [f"{k}={now[k]} (started with {was[k]})" for k in (asked if keys is None else keys)
+            if _plain(now[k]) != _plain(was[k])]
 
 
 def check(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], dict] | None = None) -> None:
