@@ -158,13 +158,10 @@ def check_resume(exp, configs: list, overrides: dict[str, Any], preset: str) -> 
     """A resumed experiment runs what it started with; a command line asking for other runs
     (specs, --seeds, --set, --preset) is refused, not silently overruled. Returns the
     experiment's preset and results folder."""
-    from search.resume import set_conflicts
-
-    def plain(d):  # as experiment.json holds it
-        return json.loads(json.dumps(d, sort_keys=True, default=str))
+    from search.resume import as_stored, set_conflicts
 
     differs = set_conflicts(exp.base, overrides)  # typed: lr=5e-4 matches a stored 0.0005
-    if plain(dict(configs)) != plain(dict(exp.configs)) or differs or \
+    if as_stored(dict(configs)) != as_stored(dict(exp.configs)) or differs or \
             (exp.preset and exp.preset != preset):  # labels are unique: the dicts are the runs
         raise ValueError(
             f"--resume {exp.name}: it was started with {len(exp.configs)} runs (preset "

@@ -24,7 +24,8 @@ def _path(value: Any) -> str:
     return str(Path(str(value)).expanduser().resolve())
 
 
-def _plain(value: Any) -> Any:  # as experiment.json holds it
+def as_stored(value: Any) -> Any:
+    """``value`` as experiment.json holds it (tuples as lists, paths as strings), to compare."""
     return json.loads(json.dumps(value, default=str))
 
 
@@ -47,7 +48,7 @@ def conflicts(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], 
     for key, value in given.items():
         if key in started:
             asked = norm.get(key, lambda v: v)(value)
-            if _plain(asked) != _plain(started[key]):
+            if as_stored(asked) != as_stored(started[key]):
                 was = started[key] if started[key] is not None else _UNSET.get(key, "none")
                 out.append(f"--{key.replace('_', '-')} {asked} (started with {was})")
     extra = given.get("extra") or {}
@@ -64,7 +65,7 @@ def set_conflicts(started: dict[str, Any], asked: dict[str, Any],
     now = with_overrides(Config(), asked).flat()
     was = with_overrides(Config(), started).flat()
     return [f"{k}={now[k]} (started with {was[k]})" for k in (asked if keys is None else keys)
-            if _plain(now[k]) != _plain(was[k])]
+            if as_stored(now[k]) != as_stored(was[k])]
 
 
 def check(exp: Experiment, given: dict[str, Any], base_of: Callable[[dict], dict] | None = None) -> None:
