@@ -14,6 +14,19 @@ from xane3.data.database import IngestReport, Source, ingest, summarize
 from xane3.data.normalize import parse_grid
 
 
+def _run_reader(args: argparse.Namespace, run: Path, reader):
+    """``reader(run)``, lazily; with --parent-folder its records carry ``parent`` = the run
+    folder's parent folder (resolved), so the sites of one structure laid out
+    ROOT/STRUCTURE/SITE/ share one label."""
+    def records():
+        out = reader(run)
+        if args.parent_folder:
+            for rec in out:
+                rec.meta["parent"] = str(run.resolve().parent)
+        return out
+    return records
+
+
 def _sources(args: argparse.Namespace) -> list[Source]:
     """One lazily read Source per run/pair, so a bad file is skipped, not fatal."""
     from xane3.data.readers.fdmnes_run import find_runs, read_fdmnes_run
@@ -28,12 +41,12 @@ def _sources(args: argparse.Namespace) -> list[Source]:
         runs = find_runs(root)
         if not runs:
             raise SystemExit(f"error: {root}: no FDMNES run (fdmfile.txt or *_conv.txt) found")
-        out += [Source(str(r), lambda r=r: read_fdmnes_run(r)) for r in runs]
+        out += [Source(str(r), _run_reader(args, r, read_fdmnes_run)) for r in runs]
     for root in args.feff or []:
         runs = find_feff_runs(root)
         if not runs:
             raise SystemExit(f"error: {root}: no xmu.dat found")
-        out += [Source(str(r), lambda r=r: read_feff_dir(r)) for r in runs]
+        out += [Source(str(r), _run_reader(args, r, read_feff_dir)) for r in runs]
     for root in args.xanesnet or []:
         out += [Source(str(s), lambda x=x, s=s: [read_xanesnet_pair(x, s)])
                 for x, s in xanesnet_pairs(root, args.limit)]
@@ -127,6 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="FEFF run directories with xmu.dat + feff.inp (or folders containing them)")
     ing.add_argument("--xanesnet", nargs="+", type=Path, metavar="DIR",
                      help="XANESNET data folders holding xyz/ and xanes/")
+    ing.add_argument("--parent-folder", action="store_true",
+                     help="label each FEFF/FDMNES run with the folder above it as its `parent`, for "
+                          "ROOT/STRUCTURE/SITE/ layouts: FEFF's feff.inp holds only a cluster cut "
+                          "around the absorber, so without this every inequivalent site of a crystal "
+                          "is its own structure and only data.split=parent keeps them together")
     ing.add_argument("--limit", type=positive_int, default=None, help="read only the first N pairs (by name) of each --xanesnet folder")
     ing.add_argument("--db", type=Path, required=True, metavar="OUT.db", help="database to create or update")
     ing.add_argument("--grid", default="-30,100,150", metavar="E_MIN,E_MAX,N",

@@ -7,6 +7,7 @@ slab holding 27 absorbers is one graph and 27 targets, not 27 graphs.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,10 +78,25 @@ class XASDataset:
         if kind == "parent":
             if not any(s.meta.get("parent") for s in self.samples):  # else it is 'structure'
                 raise ValueError(f"data.split=parent: no spectrum in {self.name or 'the data'} carries a "
-                                 "parent label (the embedded slabs' rattled copies do; ingested files "
-                                 "do not); use data.split=structure")
+                                 "parent label (the embedded slabs' rattled copies do; ingested runs "
+                                 "do with `ingest --parent-folder`); use data.split=structure")
             return [str(s.meta.get("parent") or s.meta.get("structure_id")) for s in self.samples]
-        return [str(s.meta.get("structure_id")) for s in self.samples]
+        labels = [str(s.meta.get("structure_id")) for s in self.samples]
+        self._warn_if_cut_clusters(labels)
+        return labels
+
+    def _warn_if_cut_clusters(self, labels: list[str]) -> None:
+        """FEFF's feff.inp holds a cluster cut around the absorber, so each inequivalent site
+        of one crystal is a structure of its own: a structure split would then put sites of
+        one crystal on both sides, silently no better than random."""
+        cut = [lab for s, lab in zip(self.samples, labels)
+               if s.meta.get("code") == "feff" and not self.atoms[s.graph].pbc.any()]
+        if len(set(cut)) > 1:
+            warnings.warn(f"data.split=structure: {len(cut)} FEFF spectra in {self.name or 'the data'} are "
+                          "each their own structure (feff.inp holds a cluster cut around each absorber), "
+                          "so sites of one crystal can land in train and test; ingest runs laid out "
+                          "ROOT/STRUCTURE/SITE/ with --parent-folder and use data.split=parent",
+                          UserWarning, stacklevel=3)
 
     def absorber_z(self) -> int:
         """The absorbing element (most common over samples; Fe when unlabelled)."""
