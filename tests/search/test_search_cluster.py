@@ -39,6 +39,12 @@ def _kill_session(sid: int) -> None:
             pass
 
 
+def _epochs_of_running(trials: pd.DataFrame, epochs: pd.DataFrame) -> pd.Series:
+    """Epochs recorded so far per trial the tables call running."""
+    running = set(trials.loc[trials["status"] == "running", "trial_id"])
+    return epochs[epochs["trial_id"].isin(running)].groupby("trial_id")["epoch"].count()
+
+
 def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path, small_real_db):
     from ray.cluster_utils import Cluster
 
@@ -70,10 +76,9 @@ def test_resume_after_killing_the_driver(tmp_path, small_real_db):
     first = subprocess.Popen(cmd, cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)
     res = tmp_path / "results"
-    done, midway = pd.DataFrame(), None
     try:
-        deadline = time.time() + 600
-        while time.time() < deadline and first.poll() is None and midway is None:
+        deadline, seen = time.time() + 600, False
+        while time.time() < deadline and first.poll() is None and not seen:
             time.sleep(0.3)
             if not (res / "epochs.parquet").exists():
                 continue
@@ -81,11 +86,10 @@ def test_resume_after_killing_the_driver(tmp_path, small_real_db):
             done, ep = pd.read_parquet(res / "trials.parquet"), pd.read_parquet(res / "epochs.parquet")
             if done.empty or ep.empty:  # a new table's folder before its first file is renamed in
                 continue
-            running = set(done.loc[done["status"] == "running", "trial_id"])
-            counts = ep[ep["trial_id"].isin(running)].groupby("trial_id")["epoch"].count()
-            if (done["status"] == "completed").sum() >= 2 and counts.between(1, 2).any():
-                midway = counts[counts.between(1, 2)].index[0]
-        assert first.poll() is None, "the search ended before it could be killed"
+            seen = (done["status"] == "completed").sum() >= 2 and \
+                _epochs_of_running(done, ep).between(1, 2).any()
+        assert first.poll() is None, "the search ended before it could be killed:\n" + \
+            (tmp_path / "first.log").read_text()[-3000:]
         first.send_signal(signal.SIGKILL)
         killed_at = pd.Timestamp.now(tz="UTC")
         first.wait(30)
@@ -93,6 +97,13 @@ def test_resume_after_killing_the_driver(tmp_path, small_real_db):
         time.sleep(2)
         _kill_session(first.pid)
         log.close()
+    # the trial mid-training is chosen from the tables as the killed driver left them: one
+    # seen at 1-2 epochs above may have finished in the moment before the kill
+    done, ep = pd.read_parquet(res / "trials.parquet"), pd.read_parquet(res / "epochs.parquet")
+    counts = _epochs_of_running(done, ep)
+    mids = counts[counts.between(1, epochs_per_trial - 1)]
+    assert not mids.empty, f"no trial was mid-training at the kill: {counts.to_dict()}"
+    midway = mids.index[0]
 
     out = subprocess.run([*cmd, "--resume"], cwd=REPO, env=ENV, capture_output=True, text=True,
                          timeout=900)
@@ -108,8 +119,8 @@ def test_resume_after_killing_the_driver(tmp_path, small_real_db):
     assert set(done.loc[done["status"] == "completed", "trial_id"]) <= set(resumed["trial_id"])
     # the trial killed mid-training continued from its checkpoint: early epochs not re-run
     mid = epochs[epochs["trial_id"] == midway].set_index("epoch")["reported_at"]
-    assert mid[0] < killed_at < mid[epochs_per_trial - 1]
-    assert resumed.set_index("trial_id").loc[midway, "starts"] == 2
+    assert mid[0] < killed_at < mid[epochs_per_trial - 1], (str(killed_at), mid.to_dict())
+    assert resumed.set_index("trial_id").loc[midway, "starts"] == 2, resumed[["trial_id", "starts"]]
     # the Optuna study: nothing left RUNNING, one COMPLETE trial per row, same values
     storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(
         str(tmp_path / "runs" / "resume" / "optuna.journal")))
