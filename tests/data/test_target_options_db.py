@@ -68,10 +68,11 @@ def test_db_rows_keep_the_raw_spectrum(sample_db, spread_sample) -> None:
 
 @pytest.mark.parametrize("overrides", [
     {},  # ours: stored normalised spectrum
+    {"data.e_min": -10.0, "data.e_max": 10.0, "data.n_points": 401},  # rebuilt, not interpolated
     {"data.normalization": "none"},
     {"data.energy_axis": "absolute", "data.e_min": 7100.0, "data.e_max": 7170.0, "data.n_points": 141},
     XANESNET_TARGET,
-], ids=["edge_step-relative", "none-relative", "edge_step-absolute", "none-absolute"])
+], ids=["edge_step-relative", "edge_step-relative-fine", "none-relative", "edge_step-absolute", "none-absolute"])
 def test_every_option_from_db_equals_from_records(sample_db, spread_sample, overrides) -> None:
     cfg = _data_cfg(sample_db, overrides)
     from_db = XASDataset.from_db(sample_db, cfg)

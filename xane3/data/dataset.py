@@ -117,19 +117,22 @@ class XASDataset:
                   name: str = "") -> XASDataset:
         """Rows are (atoms, data, key_value_pairs) in the database schema.
 
-        The default target (edge-step normalised, relative axis) is the row's stored
-        spectrum; any other is rebuilt from the row's raw spectrum by the same
-        :func:`~xane3.data.targets.make_target` that records go through.
+        The default target (edge-step normalised, relative axis) on the row's own grid is
+        its stored spectrum; any other target or grid is rebuilt from the row's raw spectrum
+        by the same :func:`~xane3.data.targets.make_target` that records go through (a
+        coarse stored spectrum interpolated onto a finer grid would smear its peaks). Rows
+        of older DBs, without a raw spectrum, are interpolated.
         """
         grid = np.linspace(cfg.e_min, cfg.e_max, cfg.n_points)
-        stored = cfg.normalization == "edge_step" and cfg.energy_axis == "relative"
+        default = cfg.normalization == "edge_step" and cfg.energy_axis == "relative"
 
         def targets() -> Iterable[tuple]:
             for atoms, data, kvp in rows:
                 absorbers = [int(a) for a in np.atleast_1d(data["absorbers"])]
-                if stored:
-                    spec, mask = regrid(np.asarray(data["energy"], float),
-                                        np.asarray(data["spectrum"], float),
+                own = np.asarray(data["energy"], float)
+                same_grid = own.shape == grid.shape and np.allclose(own, grid)
+                if default and (same_grid or "raw_mu" not in data):
+                    spec, mask = regrid(own, np.asarray(data["spectrum"], float),
                                         np.asarray(data["mask"], bool), grid)
                     e0 = float(kvp.get("e0", np.nan))
                 else:
