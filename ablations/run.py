@@ -33,6 +33,9 @@ def plan(names: list[str], preset: str, seeds: int,
     if unknown:
         raise KeyError(f"unknown spec(s) {unknown}; known: {', '.join(specs)}")
     chosen = list(specs) if "all" in names else names
+    if "train.seed" in (user or {}):  # each run's seed is its index: a --set seed would be overruled
+        raise ValueError("--set train.seed: every spec runs seeds 0..N-1 (N = --seeds); "
+                         "drop train.seed from --set")
     pre = presets()[preset]
     out = []
     for name in chosen:
@@ -59,7 +62,7 @@ def mean_spectrum_baseline(cfg: Config) -> dict[str, float]:
     from xane3.data.splits import splits_of
 
     ds = load_dataset(cfg.data)
-    s, t = splits_of(ds, cfg.data), Config().train
+    s, t = splits_of(ds, cfg.data), cfg.train
     terms = baseline_scores(ds, s["train"], s["test"], t.lambda_grad, t.lambda_curv)
     return {"spectrum": terms["spectrum"] * 1e3, "gradient": t.lambda_grad * terms["gradient"] * 1e3,
             "curvature": t.lambda_curv * terms["curvature"] * 1e3, "total": terms["total"] * 1e3}
@@ -74,10 +77,10 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
     done["seed"] = done["label"].str.split("__seed").str[1].astype(int)
     specs = load_specs()
     done["parameters"] = done["n_parameters"]  # the trainable counted them when it built the model
-    t = Config().train
+    base_cfg = with_overrides(Config(), base)  # the baseline's final weights score every row
+    t = base_cfg.train
     scores = table.score_rows(done, t.lambda_grad, t.lambda_curv)
     summary = table.summarise(scores, [s for s in specs if s in set(done.spec)])
-    base_cfg = with_overrides(Config(), base)
     md = table.markdown(summary, mean_spectrum_baseline(base_cfg))
     header = (f"# Table 1 — preset `{preset}`, experiment `{name}`\n\n"
               f"Command: `{command}`\n\n"

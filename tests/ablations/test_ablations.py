@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from ablations import specs as specmod
-from ablations.run import main, plan
+from ablations.run import main, plan, write_table
 from ablations.specs import presets
 from ablations.table import ci95, score_rows, summarise
 from xane3.config import Config, with_overrides
@@ -213,3 +213,26 @@ def test_when_every_run_fails_no_table_is_written(small_real_db, tmp_path, capsy
                  "--results-dir", str(results), "--experiments-dir", str(tmp_path / "runs")]) == 1
     assert "no run finished" in capsys.readouterr().err
     assert not (results / "table1_fails.md").exists()
+
+
+def test_a_set_seed_is_refused_not_overruled(capsys) -> None:
+    """Every run's seed is its index; a --set train.seed would be silently replaced."""
+    with pytest.raises(ValueError, match="train.seed"):
+        plan(["baseline"], "cpu", 2, {"train.seed": 7})
+    with pytest.raises(SystemExit):
+        main(["baseline", "--preset", "smoke", "--set", "train.seed=7"])
+    assert "train.seed" in capsys.readouterr().err
+
+
+def test_table_scores_with_the_experiments_own_weights(small_real_db, tmp_path) -> None:
+    """--set train.lambda_grad=50: the rows and the mean-spectrum row are totalled at 50, as
+    the baseline trained, not at the default 150."""
+    rows = pd.DataFrame({"label": ["baseline__seed0", "baseline__seed1"], "status": "completed",
+                         "n_parameters": 10, "test_spectrum": [1e-3, 1e-3],
+                         "test_gradient": [4e-6, 4e-6], "test_curvature": [3e-6, 3e-6]})
+    base = {"data.db": str(small_real_db), "train.lambda_grad": 50.0}
+    md = write_table(rows, "smoke", base, tmp_path, "w", None, "cmd")
+    total = 1e-3 + 50 * 4e-6 + 200 * 3e-6
+    assert f"| baseline | 10 | {total * 1e3:.3f}" in md, md
+    summary = pd.read_csv(tmp_path / "table1_w.csv")
+    assert summary.loc[0, "gradient"] == pytest.approx(50 * 4e-3)
