@@ -93,6 +93,9 @@ def test_checkpoint_round_trip_and_mismatch(real_ds, tmp_path) -> None:
     other = with_overrides(Config(), {**preset("tiny"), "model.m0": 12})
     with pytest.raises(ValueError, match="do not fit this model config"):
         load_checkpoint(tmp_path / "best.pt", config=other)
+    same_shapes = with_overrides(Config(), {**preset("tiny"), "data.e_max": 200.0})
+    with pytest.raises(ValueError, match="model.e_max=100.0"):  # loads, but on another grid
+        load_checkpoint(tmp_path / "best.pt", config=same_shapes)
     assert res.device == "cpu"
 
 

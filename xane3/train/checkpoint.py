@@ -96,6 +96,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu",
     cuEquivariance loads on e3nn (with a warning) where cuEquivariance is not installed.
     """
     payload = read_checkpoint(path, map_location)
+    if config is not None:  # same shapes can still mean another function (grid, basis widths)
+        from xane3.train.warmstart import model_differences
+
+        differ = model_differences(payload["config"].model, config.model)
+        if differ:
+            raise ValueError(f"{path}: weights do not fit this model config: trained with "
+                             + ", ".join(f"model.{k}={a!r} (config: {b!r})" for k, a, b in differ))
     cfg = config or payload["config"]
     model_cfg = cfg.model
     if backend is not None:
