@@ -166,3 +166,19 @@ def test_without_site_outputs_e0_is_the_inflection_not_a_guess(tmp_path: Path) -
     conv_only = read_fdmnes_run(run)[0]
     assert conv_only.e0 is None and conv_only.e0_kind == "inflection"
     np.testing.assert_allclose(conv_only.energy, whole.energy)  # E_edge still places the axis
+
+
+def test_a_multi_job_folder_and_a_binary_file_are_named(tmp_path: Path) -> None:
+    """fdmfile.txt listing two jobs was read as its first alone; a non-UTF-8 output gave a
+    bare UnicodeDecodeError naming no file."""
+    import shutil
+
+    run = tmp_path / "run_0"
+    shutil.copytree(TIO2 / "run_0", run)
+    (run / "fdmfile.txt").write_text("2\nfdmnes_in.txt\nother_in.txt\n")
+    with pytest.raises(FdmnesError, match="fdmfile.txt: lists 2 jobs"):
+        read_fdmnes_run(run)
+    binary = tmp_path / "bin.txt"
+    binary.write_bytes(b"  Energy  <xanes>\n\xd0\xff\x00\x81\n")
+    with pytest.raises(FdmnesError, match="bin.txt: not a text file"):
+        read_fdmnes_output(binary)

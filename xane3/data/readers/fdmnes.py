@@ -13,6 +13,7 @@ import numpy as np
 from ase import Atoms
 from ase.geometry import cellpar_to_cell
 
+from xane3.data.readers import read_text
 from xane3.data.readers.structures import read_structure
 
 STRUCTURE_KEYS = {"crystal", "cristal", "molecule"}
@@ -109,10 +110,7 @@ def _check_last_row(path: Path, text: str, rows: list[list[float]]) -> None:
 def read_fdmnes_output(path: str | Path) -> FdmnesOutput:
     """Parse an FDMNES spectrum file: 2025/classic (bare header), 2022 (``#``), XANESNET."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise FdmnesError(f"{path}: cannot read ({exc})") from exc
+    text = read_text(path, FdmnesError)
     lines = text.splitlines()
     header: dict[str, float] = {}
     comments: list[str] = []
@@ -167,7 +165,7 @@ def _keyword_blocks(path: Path) -> dict[str, list[str]]:
     blocks: dict[str, list[str]] = {}
     current: list[str] | None = None
     expect_name = False  # Filout, Cif_file, Edge take a (non-numeric) name argument
-    for raw in path.read_text().splitlines():
+    for raw in read_text(path, FdmnesError).splitlines():
         line = raw.split("!", 1)[0].strip()
         if not line:
             continue

@@ -20,16 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
+from xane3.data.readers import read_text
 from xane3.data.readers.fdmnes import FdmnesError, FdmnesOutput, read_fdmnes_input, read_fdmnes_output
 from xane3.data.readers.structures import absorbers_of
 from xane3.data.record import SpectrumRecord
 
 
 def find_input(run_dir: Path) -> Path | None:
-    """The run's input: the first file named in fdmfile.txt, else ``*_in.txt``."""
+    """The run's input: the job fdmfile.txt names (one job per folder), else ``*_in.txt``."""
     fdmfile = run_dir / "fdmfile.txt"
     if fdmfile.is_file():
-        names = fdmfile.read_text().split()
+        names = read_text(fdmfile, FdmnesError).split()
+        if names and names[0].isdigit() and int(names[0]) > 1:
+            raise FdmnesError(f"{fdmfile}: lists {names[0]} jobs; ingest reads one job per run "
+                              "folder: give each job its own folder")
         for name in names[1:]:
             if (run_dir / name).is_file():
                 return run_dir / name

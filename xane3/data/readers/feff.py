@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from xane3.data.readers import read_text
 from xane3.data.record import SpectrumRecord
 
 XMU_COLUMNS = ("omega", "e", "k", "mu", "mu0", "chi")
@@ -51,10 +52,7 @@ def read_xmu(path: str | Path) -> XmuData:
     """Parse xmu.dat; a missing ``Mu=`` line, ragged rows or an inconsistent
     omega - e offset are errors naming the file."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise FeffError(f"{path}: cannot read ({exc})") from exc
+    text = read_text(path, FeffError)
     header = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")]
     fermi = None
     for ln in header:

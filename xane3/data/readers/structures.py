@@ -6,6 +6,7 @@ thousands is otherwise impossible to trace.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,23 +27,53 @@ class StructureError(ValueError):
     """A structure that cannot be read or is not physically usable."""
 
 
-def read_structure(path: str | Path, index: int = -1, format: str | None = None) -> Atoms:
+def read_structure(path: str | Path, index: int | None = None, format: str | None = None) -> Atoms:
     """Read one structure (CIF, POSCAR, extxyz, ... whatever ASE reads).
 
-    index: which image of a multi-image file (default: the last one).
+    index: which image of a multi-image file; by default the file must hold exactly one
+    (a trajectory or multi-block CIF is refused, not silently cut to one frame). Sites
+    ASE would merge (two within its tolerance) and partial or mixed occupancies are
+    refused: the model needs one ordered structure.
     """
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"{path}: no such structure file")
     try:
-        atoms = read(str(path), index=index, format=format)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            atoms = read(str(path), index=":" if index is None else index, format=format)
     except Exception as exc:  # ASE raises many types; the caller needs one, naming the file
         raise StructureError(f"{path}: cannot read structure ({type(exc).__name__}: {exc})") from exc
-    if isinstance(atoms, list):  # a slice index returns a list
-        raise StructureError(f"{path}: index {index!r} selects {len(atoms)} images, expected one")
+    if isinstance(atoms, list):  # ":" or a slice returns a list
+        if len(atoms) != 1:
+            raise StructureError(f"{path}: holds {len(atoms)} structures (frames or CIF blocks), "
+                                 "expected one: write each to its own file")
+        atoms = atoms[0]
     if len(atoms) == 0:
         raise StructureError(f"{path}: structure has no atoms")
+    merged = [str(w.message) for w in caught if "equivalent" in str(w.message)]
+    problem = (f"two sites coincide ({merged[0]}) and ASE keeps only one" if merged
+               else _occupancy_problem(atoms))
+    if problem:
+        raise StructureError(f"{path}: {problem}")
     return atoms
+
+
+def _occupancy_problem(atoms: Atoms) -> str:
+    """A CIF site ASE merged into another, or a partial/mixed occupancy, or ""."""
+    occ = atoms.info.get("occupancy")
+    if not occ:
+        return ""
+    kinds = {str(k) for k in atoms.arrays.get("spacegroup_kinds", range(len(atoms)))}
+    lost = sorted(set(map(str, occ)) - kinds)
+    if lost:
+        return f"site(s) {', '.join(lost)} coincide with another site and ASE keeps only one"
+    for kind, species in occ.items():
+        if str(kind) in kinds and (len(species) > 1 or abs(sum(species.values()) - 1.0) > 1e-3):
+            shares = ", ".join(f"{el} {x:g}" for el, x in species.items())
+            return (f"site {kind} has partial or mixed occupancy ({shares}): the model needs an "
+                    "ordered structure (e.g. pymatgen's OrderDisorderedStructureTransformation)")
+    return ""
 
 
 def validate_structure(
@@ -106,6 +137,9 @@ def geometry_problem(atoms: Atoms, min_dist: float = MIN_DISTANCE, pair_factor: 
     """
     from ase.data import covalent_radii
 
+    bad = np.flatnonzero((atoms.numbers < 1) | (atoms.numbers >= len(chemical_symbols)))
+    if len(bad):
+        return f"atom {bad[0]} has atomic number {atoms.numbers[bad[0]]}, not an element (1-118)"
     if not np.all(np.isfinite(atoms.positions)):
         return "non-finite atomic positions"
     if any(atoms.pbc):

@@ -20,6 +20,7 @@ import numpy as np
 from ase import Atoms
 
 from xane3.atomic import write_text_atomic
+from xane3.data.readers import read_text
 from xane3.data.readers.fdmnes import FdmnesError, read_fdmnes_output
 from xane3.data.record import SpectrumRecord
 
@@ -33,10 +34,7 @@ class XanesnetError(ValueError):
 def read_xanesnet_xyz(path: str | Path) -> Atoms:
     """Molecule from a XANESNET xyz (``Z x y z`` rows), non-periodic."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise XanesnetError(f"{path}: cannot read ({exc})") from exc
+    lines = read_text(path, XanesnetError).splitlines()
     try:
         n = int(lines[0].split()[0])
     except (IndexError, ValueError) as exc:
