@@ -248,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     multi = len(ens.models) > 1
     absolute = ens.energy_axis == "absolute"
     xanesnet = args.format == "xanesnet"
+    written: set[str] = set()  # XANESNET file names so far: no input's file replaces another's
     for path, stem in tqdm(list(zip(paths, _unique_stems(paths))), desc="structures", unit="structure",
                            disable=len(paths) < 2):
         try:
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             if scale:  # the val-fitted calibration of this ensemble's spread (xane3.calibration)
                 pred = {**pred, "std": scale * pred["std"], "std_scale": scale}
             if xanesnet:
-                files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute)
+                files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute, written)
         except (StructureError, PredictError, ValueError, OSError) as exc:
             failures.append(str(exc))
             tqdm.write(f"error: {exc}", file=sys.stderr)

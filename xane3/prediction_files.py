@@ -44,8 +44,10 @@ def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndar
 
 
 def write_xanesnet(out: Path, stem: str, source: str, energy: np.ndarray, labels: list[str],
-                   pred: dict[str, np.ndarray], absolute: bool) -> list[str]:
-    """One XANESNET-layout file per site on absolute energies; returns the file names."""
+                   pred: dict[str, np.ndarray], absolute: bool, taken: set[str]) -> list[str]:
+    """One XANESNET-layout file per site on absolute energies; returns the file names.
+    ``taken``: names written so far in ``out`` (updated), since a site's ``a_Fe0.txt`` can be
+    another input's ``a_Fe0.txt``: a clash gets ``_1``, ``_2``, never overwrites."""
     from xane3.data.readers.xanesnet import write_xanesnet_spectrum
 
     names = []
@@ -58,7 +60,12 @@ def write_xanesnet(out: Path, stem: str, source: str, energy: np.ndarray, labels
             raise PredictError(f"{source}: the checkpoint predicts on an energy axis relative to E0 "
                                "and has no trained E0 head, so it cannot write absolute energies "
                                "(--format xanesnet); use --format csv")
-        name = f"{stem}.txt" if len(labels) == 1 else f"{stem}_{label}.txt"
+        base = stem if len(labels) == 1 else f"{stem}_{label}"
+        name, n = f"{base}.txt", 0
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}.txt"
+        taken.add(name)
         write_xanesnet_spectrum(out / name, e, pred["mean"][i])
         names.append(name)
     return names

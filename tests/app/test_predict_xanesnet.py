@@ -139,3 +139,20 @@ def test_bad_inputs_name_the_file(tmp_path, capsys) -> None:
     assert rc == 2 and "no structure files" in text
     with pytest.raises(SystemExit):
         main(["--checkpoint", str(ckpt), "--format", "cif", str(bad)])  # --format is the output layout
+
+
+def test_a_sites_file_never_replaces_another_inputs(tmp_path, capsys) -> None:
+    """s.cif's two sites are s_Fe0.txt and s_Fe1.txt; s_Fe0.cif's one site was s_Fe0.txt too."""
+    ckpt = make_ckpt(tmp_path / "rel.pt", {})
+    fe = bulk("Fe", "bcc", a=2.87, cubic=True)
+    shifted = fe.copy()
+    shifted.translate([0.3, 0.2, 0.1])  # no Fe at the origin: every site is written
+    write(tmp_path / "s.cif", shifted)
+    write(tmp_path / "s_Fe0.cif", fe)
+    rc, text = run(["--checkpoint", ckpt, "--format", "xanesnet", "--out", tmp_path / "p",
+                    tmp_path / "s.cif", tmp_path / "s_Fe0.cif"], capsys)
+    assert rc == 0, text
+    listed = [f for s in json.loads((tmp_path / "p" / "predictions.json").read_text())["structures"]
+              for f in s["files"]]
+    assert len(listed) == len(set(listed)) == 3, listed
+    assert sorted(p.name for p in (tmp_path / "p").glob("*.txt")) == sorted(listed)
