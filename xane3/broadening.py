@@ -41,14 +41,18 @@ class Broadening:
 
     @classmethod
     def parse(cls, text: str) -> Broadening:
-        """``GAMMA,SIGMA[,SHIFT]`` (eV), e.g. ``1.5,1.0`` or ``1.5,1.0,-2``: ``--broaden``'s value."""
+        """``GAMMA,SIGMA[,SHIFT]`` (eV), e.g. ``1.5,1.0`` or ``1.5,1.0,-2``: ``--broaden``'s value,
+        each inside the range a fit may reach (``BOUNDS``): a width typed in meV, a NaN or a
+        shift past the model's window is an error, not a flat or empty spectrum."""
         try:
             vals = [float(v) for v in text.split(",")]
         except ValueError:
             vals = []
-        if not 2 <= len(vals) <= 3 or min(vals[:2]) < 0:
-            raise ValueError(f"--broaden {text!r}: expected GAMMA,SIGMA[,SHIFT] in eV, widths >= 0")
-        return cls(gamma=vals[0], sigma=vals[1], shift=vals[2] if len(vals) == 3 else 0.0)
+        names = ("gamma", "sigma", "shift")
+        if 2 <= len(vals) <= 3 and all(BOUNDS[k][0] <= v <= BOUNDS[k][1] for k, v in zip(names, vals)):
+            return cls(**dict(zip(names, vals)))
+        raise ValueError(f"--broaden {text!r}: expected GAMMA,SIGMA[,SHIFT] in eV with widths in "
+                         f"{list(BOUNDS['gamma'])} and the shift in {list(BOUNDS['shift'])}")
 
 
 def broadening_arg(text: str) -> Broadening:

@@ -74,6 +74,8 @@ def read_scale(directory: str | Path, members=None) -> float | None:
         scale = float(d["scale"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a calibration file ({exc})") from exc
+    if not (np.isfinite(scale) and scale > 0):  # 0 or NaN would silently drop or blank the band
+        raise ValueError(f"{path}: scale {scale} is not a positive number")
     fitted = d.get("member_files")  # absent in files written before the check
     now = member_files(directory, members) if members is not None else None
     redo = f"rerun `python -m xane3.calibration --ensemble {directory} --write-scale` for these members"

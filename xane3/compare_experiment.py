@@ -35,9 +35,10 @@ import pandas as pd
 
 from xane3.atomic import write_csv_atomic, write_text_atomic
 from xane3.broadening import fit_broadening
+from xane3.calibration import read_scale
 from xane3.cli_common import add_device, add_model_source
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
-from xane3.ensemble import Ensemble, load_ensemble
+from xane3.ensemble import Ensemble, ensemble_dir, load_ensemble
 from xane3.metrics import compare
 from xane3.provenance import file_sha256, portable_path
 from xane3.sites import site_average
@@ -55,9 +56,11 @@ EXPERIMENT_DIR = _SHARED / "data" / "experimental-fe" / "normalized"
 def read_measured(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Two columns (energy eV, mu), ``#`` comments; sorted, duplicates dropped."""
     try:
-        data = np.loadtxt(path, comments="#", usecols=(0, 1))
+        data = np.loadtxt(path, comments="#", usecols=(0, 1), ndmin=2)
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: cannot read a two-column spectrum ({exc})") from exc
+    if len(data) < 2:
+        raise ValueError(f"{path}: {len(data)} data row(s); a spectrum needs many")
     e, idx = np.unique(data[:, 0], return_index=True)
     return e, data[idx, 1]
 
@@ -121,12 +124,16 @@ def predicted_reference(ens: Ensemble, name: str) -> tuple[float, np.ndarray, np
     return e0_pred, np.mean(curves, axis=0), std, n_sites, "; ".join(dict.fromkeys(notes))
 
 
-def compare_phase(ens: Ensemble, name: str, exp_dir: Path, fit: bool = True) -> tuple[dict, dict]:
-    """(numbers, plot panel) for one phase; ``fit``: broadening and shift fitted as well."""
+def compare_phase(ens: Ensemble, name: str, exp_dir: Path, fit: bool = True,
+                  std_scale: float | None = None) -> tuple[dict, dict]:
+    """(numbers, plot panel) for one phase; ``fit``: broadening and shift fitted as well;
+    ``std_scale``: the ensemble's val-fitted calibration of its spread, as predict applies it."""
     phase, fname = PHASES[name]
     e_exp, mu_exp = read_measured(exp_dir / fname)
     e0_exp, exp = normalise(e_exp, mu_exp, str(exp_dir / fname))
     e0_pred, pred, std, n_sites, note = predicted_reference(ens, name)
+    if std is not None and std_scale:
+        std = std_scale * std
     mask = np.isfinite(exp) & np.isfinite(pred)
     m = compare(GRID, np.nan_to_num(pred), np.nan_to_num(exp), mask)
     row = {"phase": name, "structure": phase, "fe_sites": n_sites, "members": len(ens.models),
@@ -152,7 +159,7 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path, fit: bool = True) -> 
 
 
 def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
-        phases: list[str] | None = None, fit: bool = True) -> pd.DataFrame:
+        phases: list[str] | None = None, fit: bool = True, std_scale: float | None = None) -> pd.DataFrame:
     from xane3.plots_measured import plot_experiment
 
     exp_dir, out = Path(exp_dir), Path(out)
@@ -162,7 +169,8 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
         raise ValueError(f"the checkpoint predicts Z={ens.absorber_z}, the measured spectra are Fe K-edges")
     rows, panels = [], []
     for name in phases or list(PHASES):
-        row, panel = compare_phase(ens, name, exp_dir, fit)
+        row, panel = compare_phase(ens, name, exp_dir, fit, std_scale)
+        panel["std_scale"] = std_scale
         rows.append(row)
         panels.append(panel)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,7 +189,7 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
     meta = {"checkpoints": [portable_path(x) for x in ens.paths],
             "checkpoint_sha256": [file_sha256(x) for x in ens.paths],
             "experiment_dir": portable_path(exp_dir),
-            "paths_relative_to": "the directory the command ran in",
+            "paths_relative_to": "the directory the command ran in", "std_scale": std_scale,
             "phases": json.loads(df.to_json(orient="records"))}
     write_text_atomic(out / "compare_experiment.json", json.dumps(meta, indent=2))
     return df
@@ -204,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, device=resolve_device(args.device))
-        df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit)
+        scale = read_scale(ensemble_dir(args.ensemble), ens.paths) if args.ensemble else None
+        df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit, scale)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

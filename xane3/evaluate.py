@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from xane3.atomic import write_parquet_atomic, write_text_atomic
+from xane3.atomic import atomic_path, write_parquet_atomic, write_text_atomic
 from xane3.baseline import dataset_e0s, dataset_mean_spectrum
 from xane3.cli_common import add_device, add_no_plots, positive_int
 from xane3.data.dataset import XASDataset, load_training_data
@@ -243,8 +243,9 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
     write_parquet_atomic(summary, out / "summary.parquet")
     table = format_table(summary)
     write_text_atomic(out / "summary.txt", table + "\n")
-    np.savez_compressed(out / "spectra.npz", energy=ds.energy, reference=ref, prediction=pred, mask=mask,
-                        e0_reference=e0_ref, e0_prediction=e0_pred, sample=np.asarray(idx))
+    with atomic_path(out / "spectra.npz") as tmp, open(tmp, "wb") as fh:  # a handle: no ".npz" added
+        np.savez_compressed(fh, energy=ds.energy, reference=ref, prediction=pred, mask=mask,
+                            e0_reference=e0_ref, e0_prediction=e0_pred, sample=np.asarray(idx))
     made = _figures(out, model, data, df, base_df, pred, e0_pred, path) if figures else []
     return {"summary": summary, "per_spectrum": long, "table": table, "figures": made,
             "split": data.split, "n": len(idx)}

@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--references", default="hematite,magnetite,wustite",
                    help=f"comma list of predicted references from {', '.join(PHASES)}")
     p.add_argument("--broaden", default="fit", help="fit (default) | none | GAMMA,SIGMA[,SHIFT] in eV")
-    p.add_argument("--window", default="-20,60", help="fit range, eV about each target's E0 (default -20,60; "
+    p.add_argument("--window", default="-20,60", help="fit range, eV about each target's E0, inside -30,100 (default -20,60; "
                    "a negative LO needs the = form: --window=-30,80)")
     p.add_argument("--sum-to-one", action="store_true", help="constrain the fractions to sum to 1")
     p.add_argument("--experiment-dir", default=str(EXPERIMENT_DIR), help="the shared measured spectra")
@@ -160,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         window = [float(v) for v in args.window.split(",")]
     except ValueError:
         window = []
-    if len(window) != 2 or not window[0] < window[1]:
-        p.error(f"--window {args.window!r}: expected LO,HI in eV with LO < HI")
+    if len(window) != 2 or not GRID[0] <= window[0] < window[1] <= GRID[-1]:  # the spectra's extent
+        p.error(f"--window {args.window!r}: expected LO,HI in eV with {GRID[0]:g} <= LO < HI <= {GRID[-1]:g}")
     args.window = window
     try:
         if args.broaden not in ("fit", "none"):

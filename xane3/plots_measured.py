@@ -26,9 +26,11 @@ def plot_experiment(path: str | Path, panels: Sequence[dict]) -> Path:
         for ax, p in zip(axes[0], panels):
             ax.plot(p["energy"], p["measured"], color="black", lw=1.4, label="experiment")
             ax.plot(p["energy"], p["predicted"], **{**PRED, "label": "XANE(3), edge-aligned"})
-            if p.get("std") is not None:
-                ax.fill_between(p["energy"], p["predicted"] - p["std"], p["predicted"] + p["std"],
-                                color=PRED["color"], alpha=0.2, lw=0)
+            if p.get("std") is not None:  # predict's band: ±2σ, calibrated where the ensemble is
+                scale = p.get("std_scale")
+                ax.fill_between(p["energy"], p["predicted"] - 2 * p["std"], p["predicted"] + 2 * p["std"],
+                                color=PRED["color"], alpha=0.2, lw=0,
+                                label=f"±2σ, calibrated (×{scale:.2f})" if scale else "±2σ of the members")
             if p.get("fitted") is not None:
                 ax.plot(p["energy"], p["fitted"], **FIT)
             ax.set_title(p["title"])

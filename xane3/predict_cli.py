@@ -156,6 +156,11 @@ def origin_site(atoms: Atoms, z_abs: int) -> int | None:
     return int(near[0]) if len(near) == 1 else None
 
 
+def _finite(values) -> list[float | None]:
+    """Floats for JSON, None where unknown (no trained E0 head): NaN is not JSON."""
+    return [float(v) if np.isfinite(v) else None for v in values]
+
+
 def _unique_stems(paths: list[Path]) -> list[str]:
     """One output name per input: ``a.cif``, ``b/a.xyz`` and ``a_1.cif`` give a, a_1, a_1_1."""
     stems: list[str] = []
@@ -282,15 +287,14 @@ def main(argv: list[str] | None = None) -> int:
                         "formula": atoms.get_chemical_formula(),
                         "sites": labels, "groups": groups,
                         "equivalent_sites": [[labels[i] for i in g] for g in equivalent_groups(pred["mean"])],
-                        "e0_eV": [None if not np.isfinite(v) else float(v) for v in pred["e0"]],
-                        "e0_std_eV": [float(v) for v in pred["e0_std"]] if multi else None})
+                        "e0_eV": _finite(pred["e0"]), "e0_std_eV": _finite(pred["e0_std"]) if multi else None})
     try:
         write_text_atomic(out / "predictions.json", json.dumps(
             {"checkpoints": [str(p) for p in ens.paths], "absorber_z": z_abs, "format": args.format,
              "energy_axis": ens.energy_axis, "structures": summary,
              "broadening_eV": None if args.broaden is None else asdict(args.broaden),
              "std_scale": scale,
-             "errors": failures}, indent=2))
+             "errors": failures}, indent=2, allow_nan=False))  # NaN is not JSON: null, above
     except OSError as exc:
         print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)
         return 1

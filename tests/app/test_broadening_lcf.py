@@ -66,6 +66,9 @@ def test_fit_recovers_a_known_broadening_and_shift() -> None:
     with pytest.raises(ValueError, match="GAMMA,SIGMA"):
         Broadening.parse("1.5")
     assert Broadening.parse("1.5,1,-2") == Broadening(shift=-2.0, gamma=1.5, sigma=1.0)
+    for bad in ("1,nan", "1,inf", "1,1,500", "1500,1000", "-1,1"):  # NaN, flat or endless output
+        with pytest.raises(ValueError, match="widths in"):
+            Broadening.parse(bad)
 
 
 def test_lcf_recovers_known_fractions_shift_and_width() -> None:
@@ -106,3 +109,17 @@ def test_lcf_command_on_predicted_references(tmp_path, capsys) -> None:
     assert (tmp_path / "lcf.png").stat().st_size > 10_000
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path), "--references", "pyrite"])
+
+
+def test_bad_measured_files_and_windows_are_one_line(tmp_path, capsys) -> None:
+    """A one-row file was a traceback; a window past the spectra's -30..100 eV was cut silently
+    while lcf.json recorded the one asked for."""
+    from xane3.lcf_cli import main
+
+    one = tmp_path / "oneline.dat"
+    one.write_text("7112 0.5\n")
+    assert main(["--measured", str(one), "--out", str(tmp_path / "o")]) == 2
+    assert "oneline.dat: 1 data row" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--measured", str(one), "--window=-200,400", "--out", str(tmp_path / "o")])
+    assert "-30 <= LO < HI <= 100" in capsys.readouterr().err

@@ -56,6 +56,14 @@ def test_calibrate_writes_coverages_and_predict_applies_the_scale(seeds, tmp_pat
     cif = tmp_path / "feo.cif"
     write(cif, bulk("FeO", "rocksalt", a=4.33, cubic=True))
     assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "scaled"), "--no-plots"]) == 0
+    from xane3.compare_experiment import main as compare
+
+    def compared(out: str) -> pd.Series:  # the same band as predict's, against a measurement
+        assert compare(["--ensemble", str(seeds), "--phases", "wustite", "--no-fit", "--out",
+                        str(tmp_path / out)]) == 0
+        return pd.read_csv(tmp_path / out / "compare_experiment.csv")["wustite_predicted_std"]
+
+    cmp_scaled = compared("cmp_scaled")
     capsys.readouterr()
     assert predict(["--ensemble", str(seeds), "--top-k", "1", str(cif), "--out", str(tmp_path / "k1"),
                     "--no-plots"]) == 2  # a scale fitted on two members is no scale for one
@@ -70,6 +78,7 @@ def test_calibrate_writes_coverages_and_predict_applies_the_scale(seeds, tmp_pat
     assert predict(["--ensemble", str(seeds), str(cif), "--out", str(tmp_path / "raw"), "--no-plots"]) == 0
     scaled, raw = (pd.read_csv(tmp_path / d / "feo.csv") for d in ("scaled", "raw"))
     np.testing.assert_allclose(scaled["Fe0_std"], res["scale"] * raw["Fe0_std"], rtol=1e-6)
+    np.testing.assert_allclose(cmp_scaled, res["scale"] * compared("cmp_raw"), rtol=1e-6)
     assert json.loads((tmp_path / "scaled" / "predictions.json").read_text())["std_scale"] == res["scale"]
 
 
