@@ -160,6 +160,11 @@ def test_an_earlier_run_is_never_silently_replaced(real_ds, tmp_path, capsys) ->
     with pytest.raises(FileExistsError, match="holds an earlier run"):
         fit(cfg, real_ds, tmp_path, progress=False)
     assert (tmp_path / "best.pt").read_bytes() == before
+    broken = tiny(**{"train.epochs": 1, "data.split": "facet"})  # fails before its first epoch
+    with pytest.raises(ValueError, match="facet"):
+        fit(broken, real_ds, tmp_path, progress=False, overwrite=True)
+    assert not any((tmp_path / n).exists() for n in ("best.pt", "last.pt", "test.json")), \
+        "the replaced run's best.pt would be taken for the new run's"
     fit(cfg, real_ds, tmp_path, progress=False, overwrite=True)
     fit(cfg, real_ds, tmp_path / "new", resume=True, progress=False)
     assert "no last.pt to resume from; starting from scratch" in capsys.readouterr().err

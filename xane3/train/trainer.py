@@ -150,6 +150,9 @@ def fit(
             raise FileExistsError(f"{out}: --resume needs last.pt, which is missing, but the folder "
                                   f"holds {', '.join(earlier)}; pass --overwrite to replace them")
         print(f"{out}: no last.pt to resume from; starting from scratch", file=sys.stderr)
+    if overwrite and not resume:  # replaced means gone: a run stopped in its first epoch must not
+        for name in earlier:      # leave the old best.pt beside the new config, tested as the new run's
+            (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -166,6 +169,9 @@ def fit(
     train_loader = SpectrumLoader(dataset, splits["train"], t.batch_size, shuffle=True,
                                   max_batches=t.max_steps_per_epoch, **mk)
     val_loader = SpectrumLoader(dataset, splits["val"] or splits["train"], t.batch_size, **mk)
+    if not splits["val"]:  # selection and early stopping then watch the spectra trained on
+        warnings.warn(f"the validation split of {len(dataset)} spectra is empty (data.val_fraction="
+                      f"{cfg.data.val_fraction}): best.pt is chosen on the training split", stacklevel=2)
     scored_on = next(k for k in ("test", "val", "train") if splits[k] or k == "train")
     if scored_on != "test":  # tiny data or data.test_fraction=0: say so, never pass it off
         warnings.warn(f"the test split of {len(dataset)} spectra is empty (data.test_fraction="
