@@ -104,6 +104,11 @@ def test_truncated_output_names_file(tmp_path: Path) -> None:
     with pytest.raises(FdmnesError, match="cut.txt: the last line .* without a newline"):
         read_fdmnes_output(cut)
     cut.write_text(text.rstrip("\n"))  # whole, only the final newline missing: read
+    rows = text.rstrip("\n").splitlines()  # ... also where the exponent's sign turns at the end
+    rows[-2:] = ["   49.9000  9.9000000E-01", "   50.0000  1.0100000E+00"]
+    turned = tmp_path / "turned.txt"
+    turned.write_text("\n".join(rows))
+    assert read_fdmnes_output(turned).mu[-1] == pytest.approx(1.01)
     assert len(read_fdmnes_output(cut).energy) == len(read_fdmnes_output(TIO2 / "run_0" / "run_0.txt").energy)
     empty = tmp_path / "empty_conv.txt"
     empty.write_text("    Energy    <xanes>\n")

@@ -46,6 +46,9 @@ def test_warm_start_refuses_another_model_or_split(real_ds, tmp_path) -> None:
         fit(tiny(**init, **{"model.m0": 12}), real_ds, tmp_path / "m0", progress=False)
     with pytest.raises(ValueError, match="another split"):
         fit(tiny(**init, **{"data.split_seed": 7}), real_ds, tmp_path / "seed", progress=False)
+    grown = XASDataset(real_ds.atoms, real_ds.samples[:-3], real_ds.energy, real_ds.r_max)
+    with pytest.warns(UserWarning, match="trained on other data"):  # no split to compare: say so
+        fit(tiny(**init), grown, tmp_path / "grown", progress=False)
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
         fit(tiny(**{"train.init_from": str(tmp_path / "none.pt")}), real_ds, tmp_path / "x",
             progress=False)

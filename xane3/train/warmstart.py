@@ -10,6 +10,7 @@ run continues from its own ``last.pt`` as usual.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,10 @@ def warm_start(model: XANE3, cfg: Config, data_hash: str,
             raise ValueError(f"{path}: trained on another split of these data, so its training "
                              "spectra would sit in this run's validation or test split; use its "
                              "data.split, data.split_seed and fractions")
+    elif meta.get("data_hash") not in (None, data_hash):  # grown or other data: no split to compare
+        warnings.warn(f"{path}: trained on other data (data hash {meta['data_hash']}, here {data_hash}); "
+                      "spectra it trained on may sit in this run's validation or test split, which "
+                      "would make their figures optimistic", stacklevel=2)
     load_state(model, payload["model"], str(path))
     return {"init_from": str(path), "init_epochs": int(meta.get("epoch", 0)),
             "init_best_epoch": int(meta.get("best_epoch", -1))}

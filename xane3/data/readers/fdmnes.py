@@ -92,8 +92,10 @@ def _parse_header_line(line: str, header: dict[str, float]) -> bool:
 
 
 def _shape(token: str) -> str:
-    """A number's written form without its digits or sign: 4.6629969E-01 -> d.dddddddE-dd."""
-    return re.sub(r"\d", "d", token.lstrip("+-"))
+    """A number's written form: 4.6629969E-01 -> d.dddddddEdd. Signs and the integer part's
+    length are free (9.9E-01 then 1.0E+00, 99.9 then 100.0); a cut number is shorter."""
+    t = re.sub(r"[eEdD][+-]?", "E", token.lstrip("+-"))
+    return re.sub(r"\d", "d", re.sub(r"^\d+", "d", t))
 
 
 def _check_last_row(path: Path, text: str, rows: list[list[float]]) -> None:
