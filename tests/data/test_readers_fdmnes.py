@@ -187,3 +187,16 @@ def test_a_multi_job_folder_and_a_binary_file_are_named(tmp_path: Path) -> None:
     binary.write_bytes(b"  Energy  <xanes>\n\xd0\xff\x00\x81\n")
     with pytest.raises(FdmnesError, match="bin.txt: not a text file"):
         read_fdmnes_output(binary)
+
+
+def test_a_convolution_cut_at_a_line_boundary_is_refused(tmp_path: Path) -> None:
+    """700 of its rows end at 38.8 eV, the site output beside it at 50 eV: read whole, it
+    was ingested short."""
+    import shutil
+
+    run = tmp_path / "run_0"
+    shutil.copytree(TIO2 / "run_0", run)
+    conv = next(run.glob("*_conv.txt"))
+    conv.write_text("\n".join(conv.read_text().splitlines()[:700]) + "\n")
+    with pytest.raises(FdmnesError, match=r"_conv.txt: spans -20.00\.\.3\d\.\d\d eV, its site outputs"):
+        read_fdmnes_run(run)

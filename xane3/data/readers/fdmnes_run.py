@@ -104,6 +104,7 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
         raise FdmnesError(f"{run_dir}: no convolved output {inp.filout}_conv.txt")
     conv = read_fdmnes_output(conv_path)
     sites = [read_fdmnes_output(p) for p in site_outputs(run_dir, inp.filout)]
+    _check_conv_extent(conv, sites)
     try:
         e0, e_edge = fdmnes_e0(sites, conv)
     except FdmnesError as exc:
@@ -130,6 +131,19 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
                            absorber_z=inp.z_absorber, e0=e0,
                            e0_kind="fermi" if e0 is not None else "inflection", atoms=inp.atoms,
                            absorbers=absorbers, meta=meta)]
+
+
+def _check_conv_extent(conv: FdmnesOutput, sites: list[FdmnesOutput]) -> None:
+    """A convolution cut at a line boundary parses whole: it must span its sites' range, less
+    the sites' relative shifts (FDMNES aligns them on Epsii) and a 1 eV margin."""
+    if not sites:
+        return
+    shifts = site_shifts(sites)
+    slack = 1.0 + (float(np.nanmax(np.abs(shifts))) if np.isfinite(shifts).any() else 0.0)
+    lo, hi = min(s.energy[0] for s in sites), max(s.energy[-1] for s in sites)
+    if conv.energy[0] > lo + slack or conv.energy[-1] < hi - slack:
+        raise FdmnesError(f"{conv.path}: spans {conv.energy[0]:.2f}..{conv.energy[-1]:.2f} eV, its site "
+                          f"outputs {lo:.2f}..{hi:.2f} eV (truncated file?)")
 
 
 def is_run_dir(path: Path) -> bool:
