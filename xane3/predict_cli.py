@@ -60,6 +60,9 @@ def parse_indices(text: str) -> list[int]:
             raise argparse.ArgumentTypeError(f"{text!r}: expected atom indices like 3,7 or 0-5") from exc
     if not out:
         raise argparse.ArgumentTypeError(f"{text!r}: no atom indices")
+    twice = sorted({i for i in out if out.count(i) > 1})
+    if twice:  # a site given twice would weigh double in a group and merge two CSV columns
+        raise argparse.ArgumentTypeError(f"{text!r}: atom(s) {twice} given more than once")
     return out
 
 

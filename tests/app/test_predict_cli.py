@@ -93,6 +93,9 @@ def test_sites_and_site_group(ckpt, cifs, tmp_path, capsys) -> None:
     assert [c for c in df.columns if not c.endswith("eV")] == ["group_Fe0_Fe2"]
     with pytest.raises(SystemExit):  # mutually exclusive
         main(["--checkpoint", str(ckpt), str(cifs["feo"]), "--sites", "0", "--site-group", "0,2"])
+    with pytest.raises(SystemExit):  # a site twice would weigh double in the group's average
+        main(["--checkpoint", str(ckpt), str(cifs["feo"]), "--site-group", "0,0,2"])
+    assert "given more than once" in capsys.readouterr().err
     rc, text = run(["--checkpoint", ckpt, cifs["feo"], "--sites", "1", "--out", tmp_path / "c"], capsys)
     assert rc != 0 and "1 (O)" in text and "not Fe" in text
 
