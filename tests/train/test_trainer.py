@@ -249,3 +249,19 @@ def test_an_empty_test_split_is_said_not_passed_off(real_ds, tmp_path) -> None:
     cfg = tiny(**{"data.test_fraction": 0.0, "train.epochs": 1, "train.max_steps_per_epoch": 1})
     with pytest.warns(UserWarning, match="test split of .* is empty .* are the val split's"):
         fit(cfg, real_ds, tmp_path / "run", progress=False)
+
+
+def test_resume_refuses_data_that_now_split_differently(real_ds, tmp_path) -> None:
+    """The data hash covers the spectra, not the structures' ids: re-ingested structures regroup
+    a structure split while the hash stays, and a resume would train on held-out spectra."""
+    import copy
+    import dataclasses
+
+    cfg = tiny(**{"train.epochs": 1, "train.max_steps_per_epoch": 1, "data.split": "structure"})
+    fit(cfg, real_ds, tmp_path, progress=False)
+    regrouped = copy.copy(real_ds)
+    regrouped.samples = [dataclasses.replace(s, meta={**s.meta, "structure_id": f"g{i // 4}"})
+                         for i, s in enumerate(real_ds.samples)]
+    assert regrouped.data_hash() == real_ds.data_hash()
+    with pytest.raises(ValueError, match="split differently"):
+        fit(cfg, regrouped, tmp_path, resume=True, progress=False)

@@ -19,12 +19,13 @@ from xane3.config import Config
 from xane3.model import XANE3
 from xane3.train.checkpoint import load_state, read_checkpoint
 from xane3.train.optim import restore_rng
+from xane3.train.warmstart import same_split
 
 EXTENDABLE = ("train.epochs",)  # may differ between the checkpoint and the resumed run
 
 
 def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torch.optim.Optimizer,
-                sched: Any) -> dict[str, Any]:
+                sched: Any, splits: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Load weights, optimiser and scheduler moments and RNG from ``last``; return the loop state
     and, under ``"warm"``, the run's warm-start record (``init_*``) to keep saving and, under
     ``"ema"``, its weight average (None without one)."""
@@ -33,6 +34,10 @@ def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torc
     if meta.get("data_hash") != data_hash:
         raise ValueError(f"{last}: checkpoint was trained on other data "
                          f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
+    if splits is not None and "splits" in meta and not same_split(meta["splits"], splits):
+        raise ValueError(f"{last}: the data split differently than when it was trained (the "
+                         "structures changed while the spectra did not?), so resuming would train on "
+                         "its validation or test spectra; cannot resume")
     old, new = payload["config"].flat(), cfg.flat()
     diff = {k: (old[k], new.get(k)) for k in sorted(old) if old[k] != new.get(k)}
     fixed = {k: v for k, v in diff.items() if k not in EXTENDABLE}

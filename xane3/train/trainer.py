@@ -189,7 +189,7 @@ def fit(
     last = out / "last.pt"
     warm, saved_ema = {}, None
     if resume and last.exists():
-        state = restore_run(last, cfg, data_hash, model, opt, sched)
+        state = restore_run(last, cfg, data_hash, model, opt, sched, splits)
         warm = state.pop("warm")  # read with the rest of last.pt, not loaded a second time
         saved_ema = state.pop("ema")
     elif t.init_from:
