@@ -72,7 +72,10 @@ def write_table(rows, preset: str, base: dict[str, Any], out_dir: Path, name: st
                 wall_s: float | None, command: str) -> str:
     """Score completed rows and write Markdown, CSV and PNG; returns the Markdown."""
 
-    done = rows[rows["status"].isin(["completed", "stopped_early"])].copy()
+    done = rows[rows["status"].isin(["completed", "stopped_early"])]
+    if "ended_at" in done:  # a (spec, seed) finished twice (a resume re-ran it): one seed, the last
+        done = done.sort_values("ended_at").drop_duplicates("label", keep="last")
+    done = done.copy()
     done["spec"] = done["label"].str.split("__seed").str[0]
     done["seed"] = done["label"].str.split("__seed").str[1].astype(int)
     specs = load_specs()

@@ -231,7 +231,8 @@ def test_table_scores_with_the_experiments_own_weights(small_real_db, tmp_path) 
                          "n_parameters": 10, "test_spectrum": [1e-3, 1e-3],
                          "test_gradient": [4e-6, 4e-6], "test_curvature": [3e-6, 3e-6]})
     base = {"data.db": str(small_real_db), "train.lambda_grad": 50.0}
-    md = write_table(rows, "smoke", base, tmp_path, "w", None, "cmd")
+    twice = pd.concat([rows.assign(ended_at=1.0), rows.iloc[:1].assign(ended_at=0.0, test_spectrum=9.0)])
+    md = write_table(twice, "smoke", base, tmp_path, "w", None, "cmd")  # seed 0 twice: the last counts
     total = 1e-3 + 50 * 4e-6 + 200 * 3e-6
     assert f"| baseline | 10 | {total * 1e3:.3f}" in md, md
     summary = pd.read_csv(tmp_path / "table1_w.csv")
