@@ -103,7 +103,8 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
     if conv_path is None:
         raise FdmnesError(f"{run_dir}: no convolved output {inp.filout}_conv.txt")
     conv = read_fdmnes_output(conv_path)
-    sites = [read_fdmnes_output(p) for p in site_outputs(run_dir, inp.filout)]
+    sites = [read_fdmnes_output(p) for p in site_outputs(run_dir, inp.filout)
+             if p.resolve() != inp_path.resolve()]  # without Filout its stem is the input's own
     _check_conv_extent(conv, sites)
     try:
         e0, e_edge = fdmnes_e0(sites, conv)
