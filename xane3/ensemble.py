@@ -63,9 +63,12 @@ def ensemble_members(directory: str | Path) -> list[Path]:
 
 
 def top_k(paths: Sequence[Path], k: int) -> list[Path]:
-    """The ``k`` checkpoints with the lowest validation total recorded in their meta."""
+    """The ``k`` checkpoints with the lowest validation total recorded in their meta: a run's
+    ``best`` is its ``train.select_on`` metric (the spectrum MSE alone, say), so ``best_total``
+    where recorded, one scale for runs and soups alike."""
     def score(p: Path) -> float:
-        best = read_checkpoint(p)["meta"].get("best")
+        meta = read_checkpoint(p)["meta"]
+        best = meta.get("best_total", meta.get("best"))
         return float(best) if best is not None else float("inf")
     return sorted(paths, key=score)[:k]
 

@@ -25,7 +25,8 @@ from xane3.sites import site_average
 from xane3.train.checkpoint import load_checkpoint, save_checkpoint
 
 
-def make_checkpoint(path: Path, seed: int = 0, elements: tuple[int, ...] = (8, 26), best: float = 1.0) -> Path:
+def make_checkpoint(path: Path, seed: int = 0, elements: tuple[int, ...] = (8, 26), best: float = 1.0,
+                    **meta) -> Path:
     """A small untrained model with the meta a trained one carries (random but valid)."""
     cfg = with_overrides(Config(), preset("tiny"))
     torch.manual_seed(seed)
@@ -33,7 +34,7 @@ def make_checkpoint(path: Path, seed: int = 0, elements: tuple[int, ...] = (8, 2
     model.e0_mean.fill_(7120.0)
     model.e0_std.fill_(3.0)
     save_checkpoint(path, model, cfg, absorber_z=26, elements=list(elements), best=best,
-                    energy=model.energy.tolist(), data_hash="test", splits={})
+                    energy=model.energy.tolist(), data_hash="test", splits={}, **meta)
     return path
 
 
@@ -140,6 +141,10 @@ def test_ensemble_mean_and_spread(cifs, tmp_path, capsys) -> None:
     assert [p.relative_to(ens_dir).as_posix() for p in ensemble_members(ens_dir)] == [
         "a.pt", "trial_2/best.pt", "trial_3/best.pt"]
     assert [p.parent.name for p in top_k(ensemble_members(ens_dir), 2)] == ["trial_2", "ens"]
+    ranked = tmp_path / "ranked"  # selected on the spectrum MSE (best), ranked on the total
+    for name, best, total in (("spec", 0.001, 0.5), ("total", 0.2, 0.2)):
+        make_checkpoint(ranked / f"{name}.pt", best=best, best_total=total)
+    assert [p.stem for p in top_k(ensemble_members(ranked), 1)] == ["total"]
     rc, text = run(["--ensemble", ens_dir, cifs["feo"], "--out", tmp_path / "out"], capsys)
     assert rc == 0, text
     df = pd.read_csv(tmp_path / "out" / "feo.csv")
