@@ -256,3 +256,13 @@ def test_an_interrupted_first_ingest_leaves_nothing_behind(tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exc:
         main(["ingest", "--xanesnet", str(XANESNET), "--limit", "-5", "--db", str(db)])
     assert exc.value.code == 2 and "expected >= 1" in capsys.readouterr().err
+
+
+def test_mixed_e0_references_warn(records, xanesnet_records) -> None:
+    """FEFF's Fermi level and XANESNET's inflection point are eV apart on the relative axis."""
+    from xane3.config import DataConfig
+    from xane3.data.dataset import XASDataset
+
+    feff = [r for r in records if r.meta.get("code") == "feff"]
+    with pytest.warns(UserWarning, match=r"mix E0 references \(fermi: 1, inflection: 2\)"):
+        XASDataset.from_records(feff + xanesnet_records[:2], DataConfig())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,12 @@ class XASDataset:
                 break
         if not samples:
             raise ValueError(f"{name or 'dataset'}: no spectra")
+        kinds = Counter(str(s.meta["e0_kind"]) for s in samples if "e0_kind" in s.meta)
+        if len(kinds) > 1 and cfg.energy_axis == "relative":  # several eV apart: the axes disagree
+            warnings.warn(f"{name or 'dataset'}: spectra mix E0 references ("
+                          + ", ".join(f"{k}: {n}" for k, n in sorted(kinds.items()))
+                          + "); on the relative axis a code's Fermi level and an inflection point "
+                          "differ by several eV, so their edges do not line up", UserWarning, stacklevel=3)
         return cls(atoms_list, samples, grid, cfg.r_max, name=name)
 
     @classmethod
