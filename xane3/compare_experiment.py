@@ -143,7 +143,7 @@ def compare_phase(ens: Ensemble, name: str, exp_dir: Path, fit: bool = True,
            "pre_edge_error_eV": m["err_pre_ev"], "pre_edge_measured_eV": m["ref_pre_ev"] + e0_exp,
            "white_line_measured_eV": m["ref_wl_ev"] + e0_exp, "note": note}
     panel = {"title": f"{name} ({phase})", "energy": GRID + e0_exp, "measured": exp, "predicted": pred,
-             "std": std, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"
+             "std": std, "std_scale": std_scale, "note": f"shift {e0_exp - e0_pred:+.1f} eV\nPearson {m['pearson']:.3f}"
              + ("\nprediction not re-normalised" if "re-normalised" in note else "")}
     if fit:  # on the edge-aligned curves: the fitted shift is what the alignment left
         f = fit_broadening(GRID[mask], pred[mask], GRID[mask], exp[mask])
@@ -170,7 +170,6 @@ def run(ens: Ensemble, out: str | Path, exp_dir: str | Path = EXPERIMENT_DIR,
     rows, panels = [], []
     for name in phases or list(PHASES):
         row, panel = compare_phase(ens, name, exp_dir, fit, std_scale)
-        panel["std_scale"] = std_scale
         rows.append(row)
         panels.append(panel)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ EXTENDABLE = ("train.epochs",)  # may differ between the checkpoint and the resu
 
 
 def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torch.optim.Optimizer,
-                sched: Any, splits: dict[str, list[int]] | None = None) -> dict[str, Any]:
+                sched: Any, splits: dict[str, list[int]]) -> dict[str, Any]:
     """Load weights, optimiser and scheduler moments and RNG from ``last``; return the loop state
     and, under ``"warm"``, the run's warm-start record (``init_*``) to keep saving and, under
     ``"ema"``, its weight average (None without one)."""
@@ -34,7 +34,7 @@ def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torc
     if meta.get("data_hash") != data_hash:
         raise ValueError(f"{last}: checkpoint was trained on other data "
                          f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
-    if splits is not None and "splits" in meta and not same_split(meta["splits"], splits):
+    if "splits" in meta and not same_split(meta["splits"], splits):
         raise ValueError(f"{last}: the data split differently than when it was trained (the "
                          "structures changed while the spectra did not?), so resuming would train on "
                          "its validation or test spectra; cannot resume")

@@ -105,7 +105,8 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
     conv = read_fdmnes_output(conv_path)
     sites = [read_fdmnes_output(p) for p in site_outputs(run_dir, inp.filout)
              if p.resolve() != inp_path.resolve()]  # without Filout its stem is the input's own
-    _check_conv_extent(conv, sites)
+    shifts = site_shifts(sites)
+    _check_conv_extent(conv, sites, shifts)
     try:
         e0, e_edge = fdmnes_e0(sites, conv)
     except FdmnesError as exc:
@@ -119,7 +120,7 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
         raise FdmnesError(f"{inp_path}: no absorber atom (no atom with Z={inp.z_absorber})")
     meta: dict = {"code": "fdmnes", "convolved": True, "edge": inp.edge, "e_edge": e_edge,
                   "n_sites": len(sites), "e_cut_sites": [s.e_cut for s in sites],
-                  "shift_sites": site_shifts(sites).tolist(), "input": str(inp_path)}
+                  "shift_sites": shifts.tolist(), "input": str(inp_path)}
     meta_path = run_dir / "run_metadata.json"
     if meta_path.is_file():
         try:
@@ -134,12 +135,11 @@ def read_fdmnes_run(run_dir: str | Path) -> list[SpectrumRecord]:
                            absorbers=absorbers, meta=meta)]
 
 
-def _check_conv_extent(conv: FdmnesOutput, sites: list[FdmnesOutput]) -> None:
+def _check_conv_extent(conv: FdmnesOutput, sites: list[FdmnesOutput], shifts: np.ndarray) -> None:
     """A convolution cut at a line boundary parses whole: it must span its sites' range, less
     the sites' relative shifts (FDMNES aligns them on Epsii) and a 1 eV margin."""
     if not sites:
         return
-    shifts = site_shifts(sites)
     slack = 1.0 + (float(np.nanmax(np.abs(shifts))) if np.isfinite(shifts).any() else 0.0)
     lo, hi = min(s.energy[0] for s in sites), max(s.energy[-1] for s in sites)
     if conv.energy[0] > lo + slack or conv.energy[-1] < hi - slack:

@@ -52,6 +52,9 @@ def read_structure(path: str | Path, index: int | None = None, format: str | Non
     if len(atoms) == 0:
         raise StructureError(f"{path}: structure has no atoms")
     merged = [str(w.message) for w in caught if "equivalent" in str(w.message)]
+    for w in caught:  # the rest are ASE's to tell the user, as before they were recorded
+        if "equivalent" not in str(w.message):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     problem = (f"two sites coincide ({merged[0]}) and ASE keeps only one" if merged
                else _occupancy_problem(atoms))
     if problem:
