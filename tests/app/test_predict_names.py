@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from xane3.predict_cli import _unique_stems, main
+from xane3.predict_cli import main
+from xane3.predict_inputs import unique_stems
 
 
 def test_every_input_gets_its_own_output_name() -> None:
     paths = [Path("a.cif"), Path("b/a.xyz"), Path("a_1.cif"), Path("c/a.cif")]
-    stems = _unique_stems(paths)
+    stems = unique_stems(paths)
     assert len(set(stems)) == len(paths) and stems[0] == "a" and stems[2].startswith("a_1")
 
 
