@@ -78,3 +78,22 @@ def test_soup_refuses_another_split_and_reports_bad_files(real_ds, runs, tmp_pat
     a = {"w": torch.ones(2), "n": torch.tensor(1)}
     with pytest.raises(ValueError, match="non-float tensor n"):
         average([a, {"w": torch.zeros(2), "n": torch.tensor(2)}], "src")
+
+
+def test_soup_scores_on_what_its_runs_selected_on(real_ds, runs, tmp_path) -> None:
+    """Runs selecting on the spectrum MSE (the XANESNET experiment) were souped on the total and
+    their soup's best recorded the total under a config saying select_on=spectrum."""
+    root, src, _, _ = runs
+    spec = [fit(tiny(**{"train.epochs": 1, "train.seed": s, "train.select_on": "spectrum",
+                        "train.init_from": str(src)}), real_ds, tmp_path / f"s{s}",
+                progress=False).checkpoint for s in (3, 4)]
+    res = make_soup(spec, tmp_path / "soup.pt", greedy=True, dataset=real_ds, progress=False)
+    meta = read_checkpoint(tmp_path / "soup.pt")["meta"]
+    assert res["select_on"] == "spectrum" and meta["best"] == res["val_selected"] != res["val_total"]
+    assert [i["val_selected"] for i in res["ingredients"]] == pytest.approx(
+        [read_checkpoint(p)["meta"]["best"] for p in spec], rel=1e-4)  # rescored: the runs' own best
+    still = fit(tiny(**{"train.epochs": 1, "train.lr": 1e-12, "train.select_on": "spectrum",
+                        "train.init_from": str(tmp_path / "soup.pt")}), real_ds, tmp_path / "still",
+                progress=False)
+    assert still.history[0]["val_spectrum"] == pytest.approx(meta["best"], rel=1e-3)
+    assert meta["best_total"] == pytest.approx(still.history[0]["val_total"], rel=1e-3)

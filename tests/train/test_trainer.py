@@ -163,6 +163,12 @@ def test_an_earlier_run_is_never_silently_replaced(real_ds, tmp_path, capsys) ->
     broken = tiny(**{"train.epochs": 1, "data.split": "facet"})  # fails before its first epoch
     with pytest.raises(ValueError, match="facet"):
         fit(broken, real_ds, tmp_path, progress=False, overwrite=True)
+    assert (tmp_path / "best.pt").read_bytes() == before, "a run that never began removed the old one"
+    from xane3.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged):  # stopped in its first epoch, after the old run was removed
+        fit(tiny(**{"train.epochs": 1, "train.lr": 1e12, "train.grad_clip": 0.0}), real_ds, tmp_path,
+            progress=False, overwrite=True)
     assert not any((tmp_path / n).exists() for n in ("best.pt", "last.pt", "test.json")), \
         "the replaced run's best.pt would be taken for the new run's"
     fit(cfg, real_ds, tmp_path, progress=False, overwrite=True)

@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         from xane3.train.accel import resolve_device
 
         resolve_device(cfg.train.device)  # CUDA asked for where there is none: before any work
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, OSError) as exc:  # OSError: a --config/--experiment file missing
         p.error(str(exc))
     from xane3.train.trainer import TrainingDiverged, fit
 

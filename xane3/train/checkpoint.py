@@ -123,6 +123,9 @@ def package_checkpoint(src: str | Path, dst: str | Path, note: str | None = None
     resume state, and without the training machine's ``train.init_from`` path, which would
     dangle on every other machine; ``note`` says in words what the run started from."""
     payload = read_checkpoint(src)
+    if "optimizer" in payload:  # last.pt: the last epoch's raw weights, not the best or averaged ones
+        raise ValueError(f"{src}: a run's last.pt (resume state: the last epoch's raw weights under "
+                         "the best epoch's metadata); package the run's best.pt")
     cfg, meta = payload["config"], payload["meta"]
     if cfg.train.init_from is not None or note:
         meta["init_from"] = note or f"warm start from {Path(cfg.train.init_from).name}"

@@ -21,7 +21,8 @@ from xane3.train.checkpoint import load_state, read_checkpoint
 from xane3.train.optim import restore_rng
 from xane3.train.warmstart import same_split
 
-EXTENDABLE = ("train.epochs",)  # may differ between the checkpoint and the resumed run
+# may differ between the checkpoint and the resumed run: how long, and where, it goes on training
+EXTENDABLE = ("train.epochs", "train.patience", "train.device", "train.num_threads")
 
 
 def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torch.optim.Optimizer,

@@ -4,13 +4,14 @@ A *model soup* (Wortsman et al., ICML 2022): the element-wise mean of the weight
 fine-tunings that share a starting point. Fine-tunings of one model stay in one basin of
 the loss, so their mean is a model too, and often scores better than any of them, for the
 price of one forward pass (an ensemble pays one per member). ``--greedy`` adds the
-ingredients in order of their own validation total and keeps each only where the soup's
-validation total does not rise (the paper's greedy soup).
+ingredients in order of their own validation score and keeps each only where the soup's
+does not rise (the paper's greedy soup). The score is what the runs selected on
+(``train.select_on``: the fixed-weight total, or the spectrum MSE alone).
 
 Only checkpoints of one model config, one data set and one split mix: a spectrum one of
 them trained on would otherwise be "unseen" for the soup. The soup is scored on the
-ingredients' **val** split (the trainer's fixed-weight total); that score is what its
-metadata records as ``best``, so ensembles and reports read a measured number.
+ingredients' **val** split; that score is what its metadata records as ``best`` (and the
+total as ``best_total``), so ensembles and reports read a measured number.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def average(states: Sequence[dict[str, torch.Tensor]], source: str = "") -> dict
 
 
 class _Scorer:
-    """The val total of a set of weights, on the ingredients' own data and split."""
+    """The val score (``train.select_on``) and total of a set of weights, on the ingredients'
+    own data and split."""
 
     def __init__(self, payload: dict[str, Any], dataset: XASDataset | None, source: Path) -> None:
         cfg, meta = payload["config"], payload["meta"]
@@ -89,55 +91,59 @@ class _Scorer:
         t = cfg.train
         self.loader = SpectrumLoader(ds, val, t.batch_size, mode=t.batching, geometry=geometry, seed=t.seed)
 
-    def total(self, state: dict[str, torch.Tensor]) -> float:
+    def score(self, state: dict[str, torch.Tensor]) -> tuple[float, float]:
         self.model.load_state_dict(state)
-        return float(evaluate(self.model, self.loader, self.cfg, torch.device("cpu"))["total"])
+        val = evaluate(self.model, self.loader, self.cfg, torch.device("cpu"))
+        return float(val[self.cfg.train.select_on]), float(val["total"])
 
 
 def make_soup(paths: Sequence[str | Path], out: str | Path, greedy: bool = False,
               note: str | None = None, dataset: XASDataset | None = None,
               progress: bool = True) -> dict[str, Any]:
-    """Average ``paths`` into ``out``; returns the soup's val total and what went in."""
+    """Average ``paths`` into ``out``; returns the soup's val score and total and what went in."""
     paths = [Path(p) for p in paths]
     if len(paths) < 2:
         raise ValueError("a soup needs at least two checkpoints")
     payloads = [read_checkpoint(p) for p in paths]
     _check_same(paths, payloads)
     scorer = _Scorer(payloads[0], dataset, paths[0])
-    recorded = [p["meta"].get("best_total", p["meta"].get("best")) for p in payloads]
+    recorded = [(p["meta"].get("best"), p["meta"].get("best_total", p["meta"].get("best")))
+                for p in payloads]
     bar = tqdm(total=2 * len(paths) - 1 if greedy else 1, desc="soup", disable=not progress)
     if greedy:  # best first; every ingredient is scored here, on one scale
         scores = []
         for p in payloads:
-            scores.append(scorer.total(p["model"]))
+            scores.append(scorer.score(p["model"]))
             bar.update(1)
-        order = sorted(range(len(paths)), key=lambda i: scores[i])
+        order = sorted(range(len(paths)), key=lambda i: scores[i][0])
         kept, best, state = [order[0]], scores[order[0]], payloads[order[0]]["model"]
         for i in order[1:]:
             trial_state = average([payloads[j]["model"] for j in (*kept, i)], str(paths[i]))
-            trial = scorer.total(trial_state)
-            if trial <= best:
+            trial = scorer.score(trial_state)
+            if trial[0] <= best[0]:
                 kept, best, state = [*kept, i], trial, trial_state
             bar.update(1)
         recorded = scores
     else:
         kept = list(range(len(paths)))
         state = average([p["model"] for p in payloads], str(paths[0]))
-        best = scorer.total(state)
+        best = scorer.score(state)
         bar.update(1)
     bar.close()
-    ingredients = [{"file": p.name, "val_total": recorded[i], "kept": i in kept}
-                   for i, p in enumerate(paths)]
+    select_on = scorer.cfg.train.select_on
+    ingredients = [{"file": p.name, "val_selected": recorded[i][0], "val_total": recorded[i][1],
+                    "kept": i in kept} for i, p in enumerate(paths)]
     cfg = payloads[0]["config"]
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, init_from=None))
     meta = {k: v for k, v in payloads[0]["meta"].items() if k not in RUN_KEYS}
     names = ", ".join(paths[i].name for i in kept)
-    meta.update(best=best, best_total=best, epoch=max(int(payloads[i]["meta"].get("epoch", 0)) for i in kept),
+    meta.update(best=best[0], best_total=best[1], epoch=max(int(payloads[i]["meta"].get("epoch", 0)) for i in kept),
                 best_epoch=max(int(payloads[i]["meta"].get("best_epoch", 0)) for i in kept),
                 bad_epochs=0, history=[], soup=ingredients,
                 init_from=note or f"{'greedy' if greedy else 'uniform'} soup of {names}")
     write_checkpoint(out, cfg, state, meta)
-    return {"val_total": best, "ingredients": ingredients, "out": str(out)}
+    return {"select_on": select_on, "val_selected": best[0], "val_total": best[1],
+            "ingredients": ingredients, "out": str(out)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("checkpoints", nargs="+", help="checkpoints of one model, data set and split")
     p.add_argument("--out", required=True, help="the soup's checkpoint (written atomically)")
     p.add_argument("--greedy", action="store_true",
-                   help="keep an ingredient only where it does not raise the soup's val total")
+                   help="keep an ingredient only where it does not raise the soup's val score "
+                        "(train.select_on)")
     p.add_argument("--note", help="what the soup is, in words (default: its ingredients' names)")
     add_quiet(p)
     args = p.parse_args(argv)
@@ -156,10 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    on = res["select_on"]
     for given, ing in zip(args.checkpoints, res["ingredients"]):  # as typed: many are best.pt
-        total = "" if ing["val_total"] is None else f"{ing['val_total']:.6g}"
-        print(f"{'kept' if ing['kept'] else 'left'}  {given}  val total {total}")
-    print(f"soup -> {res['out']}: val total {res['val_total']:.6g}")
+        score = "" if ing["val_selected"] is None else f"{ing['val_selected']:.6g}"
+        print(f"{'kept' if ing['kept'] else 'left'}  {given}  val {on} {score}")
+    print(f"soup -> {res['out']}: val {on} {res['val_selected']:.6g}"
+          + ("" if on == "total" else f", val total {res['val_total']:.6g}"))
     return 0
 
 

@@ -38,7 +38,7 @@ from xane3.train.loss import combine
 from xane3.train.metadata import ModelMetadata
 from xane3.train.optim import make_optimizer, rng_states
 from xane3.train.resume import restore_run
-from xane3.train.schedule import derivative_factor
+from xane3.train.schedule import derivative_factor, warn_unfinished_ramp
 from xane3.train.step import TrainingDiverged, eval_sums, train_step  # noqa: F401 - re-exported
 from xane3.train.warmstart import warm_start
 
@@ -145,14 +145,13 @@ def fit(
     if earlier and not (resume or overwrite):
         raise FileExistsError(f"{out} holds an earlier run ({', '.join(earlier)}): pass --resume to "
                               "continue it, --overwrite to replace it, or another --out")
-    if resume and not (out / "last.pt").exists():
-        if earlier:  # a fresh start would replace what is there with nothing to continue from
+    resuming = resume and (out / "last.pt").exists()
+    if resume and not resuming:
+        if earlier and not overwrite:  # a fresh start would replace what is there, continuing nothing
             raise FileExistsError(f"{out}: --resume needs last.pt, which is missing, but the folder "
                                   f"holds {', '.join(earlier)}; pass --overwrite to replace them")
         print(f"{out}: no last.pt to resume from; starting from scratch", file=sys.stderr)
-    if overwrite and not resume:  # replaced means gone: a run stopped in its first epoch must not
-        for name in earlier:      # leave the old best.pt beside the new config, tested as the new run's
-            (out / name).unlink()
+    replaced = [] if resuming or not overwrite else earlier  # removed once data and model are ready
     out.mkdir(parents=True, exist_ok=True)
     if t.num_threads:
         torch.set_num_threads(t.num_threads)
@@ -188,12 +187,15 @@ def fit(
              "best_total": float("inf")}
     last = out / "last.pt"
     warm, saved_ema = {}, None
-    if resume and last.exists():
+    if resuming:
         state = restore_run(last, cfg, data_hash, model, opt, sched, splits)
         warm = state.pop("warm")  # read with the rest of last.pt, not loaded a second time
         saved_ema = state.pop("ema")
-    elif t.init_from:
+    elif t.init_from:  # may be this folder's own best.pt: read before the old run is removed
         warm = warm_start(model, cfg, data_hash, splits)
+    for name in replaced:  # replaced means gone: a run stopped in its first epoch must not leave
+        (out / name).unlink(missing_ok=True)  # the old best.pt beside the new config, tested as its
+    warn_unfinished_ramp(t)
     ema = make_ema(model, t.ema_decay)  # after the weights it starts from are in place
     restore_ema(ema, saved_ema)
     val_forward = forward if ema is None else None  # the compiled form runs the raw weights
@@ -209,11 +211,15 @@ def fit(
         absorber_neighbours=tuple(absorber_neighbours(dataset, splits["train"])) or None,
         run={"n_train": len(splits["train"]), "device": str(device), **warm})
     ckpt_meta = record.to_meta()
-    stopped_early = False
+    stopped_early = resuming and state["bad_epochs"] >= t.patience  # it ended there: do not add one
+    if stopped_early:
+        print(f"{out}: the run stopped early after epoch {state['epoch']} ({state['bad_epochs']} "
+              f"without a better {t.select_on}, train.patience={t.patience}); a larger "
+              "train.patience continues it", file=sys.stderr)
     bar_epochs = tqdm(total=t.epochs, initial=state["epoch"], desc="epochs", disable=not progress,
                       unit="epoch")
     try:
-        for epoch in range(state["epoch"], t.epochs):
+        for epoch in range(state["epoch"], state["epoch"] if stopped_early else t.epochs):
             t0 = time.perf_counter()
             factor = derivative_factor(epoch, t.ramp_start, t.ramp_epochs, t.epochs)
             train_loader.set_epoch(epoch)
@@ -222,14 +228,14 @@ def fit(
             tr = _train_epoch(model, train_loader, opt, cfg, device, factor, bar, forward, ema)
             bar.close()
             val = evaluate(scored(model, ema), val_loader, cfg, device, val_forward)
-            selected = val[t.select_on]
+            selected, lr = val[t.select_on], opt.param_groups[0]["lr"]  # the epoch's, before the step
             sched.step(selected)
             improved = selected < state["best"]
             if improved:
                 state.update(best=selected, best_epoch=epoch, bad_epochs=0, best_total=val["total"])
             else:
                 state["bad_epochs"] += 1
-            metrics = {"epoch": epoch, "lr": opt.param_groups[0]["lr"], "deriv_factor": factor,
+            metrics = {"epoch": epoch, "lr": lr, "deriv_factor": factor,
                        "epoch_time_s": time.perf_counter() - t0,
                        **{f"train_{k}": v for k, v in tr.items()},
                        **{f"val_{k}": v for k, v in val.items()},
