@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import hmac
 import json
@@ -22,6 +21,8 @@ import os
 import secrets
 import stat
 from pathlib import Path
+
+from xane3 import lock
 
 SIGNATURE = ".xane3-signature"
 
@@ -31,52 +32,12 @@ class UntrustedExperiment(PermissionError):
 
 
 # --- lock -------------------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def claim(exp_dir: Path) -> Path:
     """Take ``exp_dir/.lock`` for this process (released at exit); FileExistsError if held."""
-    exp_dir.mkdir(parents=True, exist_ok=True)
-    lock = exp_dir / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid == os.getpid():
-                return lock
-            if pid and _alive(pid):
-                raise FileExistsError(f"{exp_dir} is in use by process {pid} (another search or "
-                                      "ablation run with this --name); wait for it or pick another name") from None
-            print(f"{exp_dir}: taking over the lock of process {pid or '?'}, which is gone")
-            lock.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(str(os.getpid()))
-        atexit.register(release, lock)
-        return lock
-    raise FileExistsError(f"{lock}: could not take the lock")
+    return lock.claim(exp_dir, "another search or ablation run with this --name; wait for it or "
+                               "pick another name")
 
 
-def release(lock: Path) -> None:
-    try:
-        if lock.read_text().strip() == str(os.getpid()):
-            lock.unlink()
-    except OSError:
-        pass
-
-
-# --- signature --------------------------------------------------------------------------
 def _key() -> bytes:
     home = Path(os.environ.get("XANE3_CONFIG_DIR", Path.home() / ".config" / "xane3"))
     path = home / "key"

@@ -8,6 +8,7 @@ the generator's older SHA-1 names, which read back renamed, parents included.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,14 @@ def read_shards(shard_dir: str | Path | None = None) -> list[SpectrumRecord]:
     shard_dir = Path(shard_dir) if shard_dir is not None else SHARD_DIR
     records: list[SpectrumRecord] = []
     renamed: dict[str, str] = {}  # stored structure_id -> structure_id(atoms read back)
+    seen: dict[str, str] = {}  # key -> shard: a spectrum written twice (two generations at once)
     for path in sorted(shard_dir.glob("*.parquet")):
         for row in pq.read_table(path).to_pylist():
+            if row["key"] in seen:  # would sit on both sides of a random split
+                warnings.warn(f"{path}: spectrum {row['key']} is also in {seen[row['key']]}; "
+                              "read once", stacklevel=2)
+                continue
+            seen[row["key"]] = path.name
             atoms = Atoms(numbers=row["numbers"],
                           positions=np.asarray(row["positions"], np.float64).reshape(-1, 3),
                           cell=np.asarray(row["cell"], np.float64).reshape(3, 3),

@@ -8,16 +8,44 @@ import os
 import sys
 from pathlib import Path
 
+from xane3.atomic import write_text_atomic
 from xane3.cli_common import add_quiet, add_ray, positive_int
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
+def _phases(text: str) -> tuple[str, ...]:
+    from xane3.datagen.structures import PHASES
+
+    phases = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in phases if p not in PHASES]
+    if unknown or not phases:
+        raise argparse.ArgumentTypeError(f"{text!r}: unknown phase(s) {unknown}; known: {', '.join(PHASES)}")
+    return phases
+
+
+def _facets(text: str) -> tuple[tuple[int, ...], ...]:
+    facets = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in facets if len(f) != 3 or not f.isdigit() or f == "000"]
+    if bad or not facets:
+        raise argparse.ArgumentTypeError(f"{text!r}: facets are three-digit Miller indices like 001,012 "
+                                         f"(not {', '.join(bad) or 'empty'})")
+    return tuple(tuple(int(c) for c in f) for f in facets)
+
+
+def _count(text: str) -> int:
+    """A non-negative count (0 is allowed: ``--limit 0`` plans only, ``--rattled 0`` no copies)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
+    return n
+
+
 def _slabs(args: argparse.Namespace) -> list:
     from xane3.datagen import structures as st
-    phases = tuple(args.phases.split(",")) if args.phases else st.PHASES
-    facets = (tuple(tuple(int(c) for c in f) for f in args.facets.split(","))
-              if args.facets else st.FACETS)
-    return st.all_slabs(args.rattled, phases, facets)
+    return st.all_slabs(args.rattled, args.phases or st.PHASES, args.facets or st.FACETS)
 
 
 def write_card(shard_dir: Path, docs: Path) -> None:
@@ -33,6 +61,8 @@ def write_card(shard_dir: Path, docs: Path) -> None:
     from xane3.plots import save_figure
 
     recs = read_shards(shard_dir)
+    if not recs:  # a mistyped --out would rewrite the card as "0 spectra"
+        raise ValueError(f"{shard_dir}: no shards (*.parquet) to describe")
     grid = default_grid()
     count: dict[tuple, int] = {}
     curves: dict[str, list] = {}
@@ -59,7 +89,9 @@ def write_card(shard_dir: Path, docs: Path) -> None:
     card = docs / "data.md"
     text = card.read_text()
     a, b = "<!-- counts:start -->", "<!-- counts:end -->"
-    card.write_text(text[: text.index(a) + len(a)] + "\n" + "\n".join(lines) + "\n"
+    if a not in text or b not in text:
+        raise ValueError(f"{card}: no {a} ... {b} block to write the counts into")
+    write_text_atomic(card, text[: text.index(a) + len(a)] + "\n" + "\n".join(lines) + "\n"
                     + text[text.index(b):])
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, p in enumerate(phases):
@@ -86,7 +118,7 @@ def _yield_cpu_across_sessions() -> None:
     work. Giving the session's autogroup our niceness restores the intent.
     """
     niceness = os.nice(0)
-    if niceness <= 0:
+    if niceness <= 0 or os.getsid(0) != os.getpid():  # not our own session: the user's terminal's
         return
     try:
         with open("/proc/self/autogroup", "w") as fh:
@@ -100,29 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="FEFF10 Fe K-edge XANES data set of Fe-oxide slabs.")
     sub = p.add_subparsers(dest="cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--phases", help="comma list (default: all five)")
-    common.add_argument("--facets", help="comma list like 001,012 (default: 001,012,104,110)")
-    common.add_argument("--rattled", type=int, default=10, help="rattled copies per slab")
+    common.add_argument("--phases", type=_phases, help="comma list (default: all five)")
+    common.add_argument("--facets", type=_facets, help="comma list like 001,012 (default: 001,012,104,110)")
+    common.add_argument("--rattled", type=_count, default=10, help="rattled copies per slab")
     s = sub.add_parser("structures", parents=[common], help="build the slabs, write extxyz")
     s.add_argument("--out", type=Path, default=CACHE_DIR / "structures.extxyz")
     g = sub.add_parser("spectra", parents=[common], help="run the missing FEFF calculations")
     add_ray(g, per_trial=False, cpus=2, gpus=False)  # one FEFF run per CPU
     g.add_argument("--workers", dest="cpus", type=positive_int, help=argparse.SUPPRESS)  # before 2026-12
-    g.add_argument("--quality", choices=("default", "high"), default="default")
-    g.add_argument("--limit", type=int, help="at most this many new calculations (tests)")
-    g.add_argument("--sites", type=int, default=6, help="Fe sites per slab")
+    g.add_argument("--quality", choices=("default", "high"), default="default",
+                   help="FEFF settings (feff_runner.QUALITY): default, or high (larger clusters)")
+    g.add_argument("--limit", type=_count, help="at most this many new calculations (0: plan only)")
+    g.add_argument("--sites", type=positive_int, default=6, help="Fe sites per slab")
     g.add_argument("--batch", type=positive_int, default=40, help="spectra per shard")
     g.add_argument("--out", type=Path, default=SHARD_DIR, help="shard directory")
     g.add_argument("--cache", type=Path, default=CACHE_DIR, help="cache directory")
     g.add_argument("--settings-json", help="override FeffSettings fields (JSON object)")
-    g.add_argument("--retry-failed", action="store_true")
+    g.add_argument("--retry-failed", action="store_true", help="run again the sites whose FEFF "
+                   "calculation failed before (they are skipped otherwise)")
     add_quiet(g, "progress bar")
     t = sub.add_parser("status", help="counts of shards and cached results")
     t.add_argument("--out", type=Path, default=SHARD_DIR)
     t.add_argument("--cache", type=Path, default=CACHE_DIR)
     c = sub.add_parser("card", help="write counts + mean/std plot for docs/data.md")
-    c.add_argument("--out", type=Path, default=SHARD_DIR)
-    c.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[2] / "docs")
+    c.add_argument("--out", type=Path, default=SHARD_DIR, help="shard directory (default: the embedded set)")
+    c.add_argument("--docs", type=Path, default=Path(__file__).resolve().parents[2] / "docs",
+                   help="folder holding data.md, rewritten in place (default: this repository's docs/)")
     return p
 
 
@@ -162,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 over = json.loads(args.settings_json)
                 over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}
                 settings = replace(settings, **over)
-        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
+        except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as exc:
             print(f"error: --settings-json {args.settings_json!r}: expected a JSON object of "
                   f"FeffSettings fields ({exc})", file=sys.stderr)
             return 2
@@ -170,17 +205,25 @@ def main(argv: list[str] | None = None) -> int:
             counts = generate(args.cpus, args.address, args.quality, args.out, args.cache,
                               args.limit, args.batch, args.sites, _slabs(args), settings,
                               args.retry_failed, not args.quiet)
-        except ValueError as exc:
+        except (ValueError, TypeError, FileExistsError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(json.dumps(counts))
+        if counts["new_failed"] or (counts["rejected"] and not counts["planned"]):
+            print(f"error: {counts['new_failed']} calculation(s) failed, {counts['rejected']} site(s) "
+                  "rejected (see above)", file=sys.stderr)
+            return 1  # the job ran and failed
         return 0
     if args.cmd == "status":
         from xane3.datagen.generate import status
         print(json.dumps(status(args.out, args.cache), indent=1))
         return 0
     if args.cmd == "card":
-        write_card(args.out, args.docs)
+        try:
+            write_card(args.out, args.docs)
+        except (ValueError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     return 1
 

@@ -29,6 +29,7 @@ from xane3.data.identity import POSITION_DTYPE
 from xane3.data.readers.structures import geometry_problem
 from xane3.datagen import feff_runner as fr
 from xane3.datagen.structures import Slab, all_slabs
+from xane3.lock import claim
 from xane3.rayenv import repo_pythonpath, start_ray
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,6 +141,7 @@ class Cache:
             with atomic_path(self.root / "done" / f"{key}.npz") as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, energy=result["energy"], mu=result["mu"], e0=result["e0"],
                          scf_converged=result["scf_converged"], seconds=result["seconds"])
+            (self.root / "failed" / f"{key}.json").unlink(missing_ok=True)  # --retry-failed: no longer
         else:
             write_text_atomic(self.root / "failed" / f"{key}.json",
                               json.dumps({**meta, "error": result["error"], "log": result["log"]},
@@ -203,6 +205,8 @@ def generate(workers: int = 2, address: str | None = None, quality: str = "defau
     settings = settings or fr.QUALITY[quality]
     settings_json = settings.to_json()
     shard_dir, cache = Path(shard_dir), Cache(Path(cache_dir))
+    claim(shard_dir, "another `xane3.datagen spectra` writing these shards, which would hold its "
+                     "spectra twice; wait for it")
     for stored in shard_keys(shard_dir, "feff_settings"):  # one data set, one FEFF setting
         if diff := settings.differs_in(stored):
             raise ValueError(f"{shard_dir}: its shards were computed with other FEFF settings "
@@ -212,13 +216,15 @@ def generate(workers: int = 2, address: str | None = None, quality: str = "defau
         meta = {"structure_id": slab.id, "phase": slab.phase, "facet": slab.facet,
                 "rattle": slab.rattle, "absorber": idx, "site_kind": kind}
         cache.put(f"rejected-{slab.id}-{idx}", {"ok": False, "error": why, "log": ""}, meta)
+        print(f"[xane3.datagen] rejected {slab.phase} ({slab.facet}) r{slab.rattle} site {idx}: {why}")
     by_key = {t.key: t for t in tasks}
     in_shards = shard_keys(shard_dir)
     done, failed = cache.done_keys(), cache.failed_keys()
     if retry_failed:
         failed = set()
     pending = [by_key[k] for k in by_key if k in done and k not in in_shards]
-    counts = {"planned": len(tasks), "written": 0, "new_done": 0, "new_failed": 0}
+    counts = {"planned": len(tasks), "rejected": len(rejected), "written": 0, "new_done": 0,
+              "new_failed": 0}
 
     def flush(force: bool) -> None:
         nonlocal pending
