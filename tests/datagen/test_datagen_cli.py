@@ -77,3 +77,13 @@ def test_card_refuses_a_folder_without_shards_or_a_card_without_its_block(tmp_pa
     (docs / "data.md").write_text("# data without the block\n")
     assert main(["card", "--docs", str(docs)]) == 2
     assert "no <!-- counts:start -->" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings,message", [
+    ('{"egrid": "e_grid -35 -5 0.5"}', "list of FEFF EGRID lines"),  # was written one char a line
+    ('{"scf_radius": -3}', "positive"), ('{"cluster_radius": "7"}', "expected a number"),
+])
+def test_settings_json_is_type_checked_before_any_feff_input(settings, message, tmp_path, capsys) -> None:
+    rc = main(["spectra", "--out", str(tmp_path / "s"), "--cache", str(tmp_path / "c"), "--limit", "0",
+               "--settings-json", settings, *ARGS])
+    assert rc == 2 and message in capsys.readouterr().err

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +52,20 @@ class FeffSettings:
     min_distance: float = 1.2  # Å: closer pairs are rejected before FEFF (duplicates pass FEFF)
     pair_factor: float = PAIR_FACTOR  # and pairs closer than this x their covalent-radius sum
     stage_timeout: float = 900.0  # s per FEFF stage
+
+    def __post_init__(self) -> None:  # --settings-json reaches here unchecked: a FEFF input must not
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "egrid":
+                if not isinstance(v, tuple) or not all(isinstance(x, str) for x in v):
+                    raise ValueError(f"egrid={v!r}: expected a list of FEFF EGRID lines (strings)")
+            elif f.name == "corehole":
+                if not isinstance(v, str) or not v:
+                    raise ValueError(f"corehole={v!r}: expected a FEFF COREHOLE name such as FSR")
+            elif isinstance(v, bool) or not isinstance(v, int if f.type in ("int", int) else (int, float)):
+                raise ValueError(f"{f.name}={v!r}: expected a {'whole ' if f.type in ('int', int) else ''}number")
+            elif v < 0 or (v == 0 and f.name.endswith(("radius", "timeout", "iterations", "kmax"))):
+                raise ValueError(f"{f.name}={v!r}: expected a positive value")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
