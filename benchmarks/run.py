@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
-from xane3.cli_common import add_db
+from xane3.cli_common import add_db, count_int, positive_int
 
 MODES = ("structure", "absorber", "plain")
 
@@ -122,10 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_db(p)
-    p.add_argument("--steps", type=int, default=6, help="timed steps, structure mode")
-    p.add_argument("--slow-steps", type=int, default=2, help="timed steps, per-absorber modes")
-    p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=positive_int, default=6, help="timed steps, structure mode")
+    p.add_argument("--slow-steps", type=positive_int, default=2, help="timed steps, per-absorber modes")
+    p.add_argument("--warmup", type=count_int, default=1)
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--device", default="auto")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
@@ -135,7 +135,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_mode(args)))
         return 0
     print(machine_line())
-    dp = data_pipeline(args)
+    try:
+        dp = data_pipeline(args)
+    except (FileNotFoundError, ValueError) as exc:  # a missing or foreign --db
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for k, v in dp.items():
         print(f"data  {k:<28} {v:,.2f}")
     res = {m: _child(m, args) for m in MODES}

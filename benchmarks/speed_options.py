@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from benchmarks.common import batches, machine_line, peak_memory_mb, run_child, sync
-from xane3.cli_common import add_db, add_threads
+from xane3.cli_common import add_db, add_threads, count_int, positive_int
 
 VARIANTS = ("eager", "compile", "amp", "cueq")
 
@@ -123,15 +123,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset")
     p.add_argument("--preset", default="paper", help="model size: paper (default model) | cpu | tiny")
     add_db(p)
-    p.add_argument("--subset", type=int, default=240,
+    p.add_argument("--subset", type=positive_int, default=240,
                    help="first N spectra: a fixed prefix, so a growing data set cannot give "
                         "variants different batches")
-    p.add_argument("--steps", type=int, default=6, help="timed steps per variant")
-    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compile happens here)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--steps", type=positive_int, default=6, help="timed steps per variant")
+    p.add_argument("--warmup", type=count_int, default=2, help="untimed first steps (compile happens here)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--device", default="auto")
     add_threads(p)
-    p.add_argument("--repeat", type=int, default=1,
+    p.add_argument("--repeat", type=positive_int, default=1,
                    help="round-robin repeats (figures: median over repeats; for a shared machine)")
     p.add_argument("--json", help="also write every figure here")
     p.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
@@ -140,8 +140,17 @@ def main(argv: list[str] | None = None) -> int:
         args.variant = args.child
         print(json.dumps(run_variant(args)))
         return 0
-    print(machine_line(args.threads))
     variants = args.variants.split(",")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:  # the child would refuse it inside a traceback
+        p.error(f"--variants: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    from xane3.overlays import preset
+
+    try:
+        preset(args.preset)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        p.error(f"--preset: {exc.args[0] if exc.args else exc}")
+    print(machine_line(args.threads))
     runs: dict[str, list[dict]] = {v: [] for v in variants}
     for _ in range(args.repeat):  # interleaved, so a change in machine load hits every variant
         for v in variants:

@@ -14,9 +14,10 @@ import time
 
 import torch
 
-from xane3.cli_common import parse_set
+from xane3.cli_common import parse_set, positive_int
 from xane3.config import Config, TrainConfig, with_overrides
 from xane3.data.graphs import StructureGraph, collate
+from xane3.datagen.cli import facets_arg, phases_arg
 from xane3.model import XANE3
 from xane3.train.optim import make_optimizer
 from xane3.train.step import train_step
@@ -39,14 +40,17 @@ def step_times(model, batch, target, mask, steps: int, t: TrainConfig | None = N
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.train_step", description=__doc__)
-    p.add_argument("--phase", default="alpha-Fe2O3")
-    p.add_argument("--facet", default="104", help="Miller index as digits, e.g. 104")
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--phase", default=("alpha-Fe2O3",), type=phases_arg, help="one of xane3.datagen's phases")
+    p.add_argument("--facet", default=((1, 0, 4),), type=facets_arg, help="Miller index as digits, e.g. 104")
+    p.add_argument("--steps", type=positive_int, default=3)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     args = p.parse_args(argv)
     from xane3.datagen.structures import make_slab
 
-    miller = tuple(int(c) for c in args.facet)
+    if len(args.phase) != 1 or len(args.facet) != 1:
+        p.error("one --phase and one --facet")
+    args.phase, miller = args.phase[0], args.facet[0]
+    args.facet = "".join(map(str, miller))
     slab = make_slab(args.phase, miller).atoms
     cfg = with_overrides(Config(), parse_set(args.set))
     torch.manual_seed(0)

@@ -44,7 +44,7 @@ from benchmarks.xanesnet_steps import (  # noqa: F401 - the benchmark's API, use
     trial_checkpoint,
 )
 from xane3.atomic import write_csv_atomic, write_text_atomic
-from xane3.cli_common import add_quiet, add_ray, positive_int
+from xane3.cli_common import add_quiet, add_ray, count_int, positive_int
 from xane3.overlays import experiment, listing, overlays
 from xane3.provenance import portable_path
 
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(presets()), default="cpu",
                    help="benchmarks/xanesnet_presets (default cpu): "
                    + listing("", PRESET_DIR, BenchPreset))
-    p.add_argument("--n-molecules", type=int, default=-1,
+    p.add_argument("--n-molecules", type=count_int, default=-1,
                    help="molecules drawn from the folder (default: the preset's; 0 = all)")
     p.add_argument("--epochs", type=positive_int, help="epochs per trial (default: the preset's)")
     p.add_argument("--trials", type=positive_int, help="search trials, the default config included")

@@ -80,6 +80,17 @@ def positive_int(text: str) -> int:
     return n
 
 
+def count_int(text: str) -> int:
+    """argparse type for counts where 0 means something (plan only, none, all): still never < 0."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
+    return n
+
+
 def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """``--device``; ``default=None`` leaves the config's ``train.device`` (also ``auto``)."""
     said = "auto" if default else "the config's train.device, auto"

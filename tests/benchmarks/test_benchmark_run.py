@@ -55,3 +55,26 @@ def test_speed_options_times_the_trainers_step() -> None:
     assert out.returncode == 0, out.stderr[-3000:]
     assert re.search(r"^eager\s+cpu\s+[\d,]+ params\s+median [\d.]+ s/step", out.stdout, re.M), out.stdout
     assert re.search(r"^amp\s+cpu.*max\|pred - eager\| \S+", out.stdout, re.M), out.stdout
+
+
+@pytest.mark.parametrize("module,argv,message", [
+    ("speed_options", ["--variants", "bogus"], "--variants: unknown bogus"),
+    ("speed_options", ["--steps", "0"], "--steps"), ("speed_options", ["--preset", "nosuch"], "unknown preset"),
+    ("train_step", ["--steps", "0"], "--steps"), ("train_step", ["--facet", "1x4"], "three-digit Miller"),
+    ("train_step", ["--phase", "FeX"], "unknown phase"),
+    ("xanesnet", ["--train", "x", "--out", "y", "--n-molecules", "-5"], "--n-molecules"),
+])
+def test_bad_benchmark_arguments_are_one_line(module, argv, message, capsys) -> None:
+    """Each was a traceback (or an error not naming the option) before 2026-12-03."""
+    import importlib
+
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(f"benchmarks.{module}").main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_benchmark_run_with_a_missing_db_is_one_line(tmp_path, capsys) -> None:
+    from benchmarks.run import main
+
+    assert main(["--db", str(tmp_path / "missing.db")]) == 2
+    assert "missing.db: no such database" in capsys.readouterr().err

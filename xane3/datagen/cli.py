@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_quiet, add_ray, positive_int
+from xane3.cli_common import add_quiet, add_ray, count_int, positive_int
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
-def _phases(text: str) -> tuple[str, ...]:
+def phases_arg(text: str) -> tuple[str, ...]:
     from xane3.datagen.structures import PHASES
 
     phases = tuple(p.strip() for p in text.split(",") if p.strip())
@@ -23,24 +23,13 @@ def _phases(text: str) -> tuple[str, ...]:
     return phases
 
 
-def _facets(text: str) -> tuple[tuple[int, ...], ...]:
+def facets_arg(text: str) -> tuple[tuple[int, ...], ...]:
     facets = tuple(f.strip() for f in text.split(",") if f.strip())
     bad = [f for f in facets if len(f) != 3 or not f.isdigit() or f == "000"]
     if bad or not facets:
         raise argparse.ArgumentTypeError(f"{text!r}: facets are three-digit Miller indices like 001,012 "
                                          f"(not {', '.join(bad) or 'empty'})")
     return tuple(tuple(int(c) for c in f) for f in facets)
-
-
-def _count(text: str) -> int:
-    """A non-negative count (0 is allowed: ``--limit 0`` plans only, ``--rattled 0`` no copies)."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
-    return n
 
 
 def _slabs(args: argparse.Namespace) -> list:
@@ -132,9 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="FEFF10 Fe K-edge XANES data set of Fe-oxide slabs.")
     sub = p.add_subparsers(dest="cmd", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--phases", type=_phases, help="comma list (default: all five)")
-    common.add_argument("--facets", type=_facets, help="comma list like 001,012 (default: 001,012,104,110)")
-    common.add_argument("--rattled", type=_count, default=10, help="rattled copies per slab")
+    common.add_argument("--phases", type=phases_arg, help="comma list (default: all five)")
+    common.add_argument("--facets", type=facets_arg, help="comma list like 001,012 (default: 001,012,104,110)")
+    common.add_argument("--rattled", type=count_int, default=10, help="rattled copies per slab")
     s = sub.add_parser("structures", parents=[common], help="build the slabs, write extxyz")
     s.add_argument("--out", type=Path, default=CACHE_DIR / "structures.extxyz")
     g = sub.add_parser("spectra", parents=[common], help="run the missing FEFF calculations")
@@ -142,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", dest="cpus", type=positive_int, help=argparse.SUPPRESS)  # before 2026-12
     g.add_argument("--quality", choices=("default", "high"), default="default",
                    help="FEFF settings (feff_runner.QUALITY): default, or high (larger clusters)")
-    g.add_argument("--limit", type=_count, help="at most this many new calculations (0: plan only)")
+    g.add_argument("--limit", type=count_int, help="at most this many new calculations (0: plan only)")
     g.add_argument("--sites", type=positive_int, default=6, help="Fe sites per slab")
     g.add_argument("--batch", type=positive_int, default=40, help="spectra per shard")
     g.add_argument("--out", type=Path, default=SHARD_DIR, help="shard directory")
