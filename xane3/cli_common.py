@@ -69,12 +69,16 @@ def add_threads(p: argparse.ArgumentParser) -> None:
                    help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
-def positive_int(text: str) -> int:
-    """argparse type for counts: ``--limit -5`` would quietly mean 'all but the last five'."""
+def _whole(text: str) -> int:
     try:
-        n = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def positive_int(text: str) -> int:
+    """argparse type for counts: ``--limit -5`` would quietly mean 'all but the last five'."""
+    n = _whole(text)
     if n < 1:
         raise argparse.ArgumentTypeError(f"{n}: expected >= 1")
     return n
@@ -82,10 +86,7 @@ def positive_int(text: str) -> int:
 
 def count_int(text: str) -> int:
     """argparse type for counts where 0 means something (plan only, none, all): still never < 0."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    n = _whole(text)
     if n < 0:
         raise argparse.ArgumentTypeError(f"{text}: expected 0 or more")
     return n
