@@ -41,7 +41,8 @@ METRICS = [*EPOCH_METRICS, "val_objective", "best_val_objective"]  # + the searc
 TEST_METRICS = [f"test_{k}" for k in EVAL_TERMS]
 PLACEMENT = {"device": pa.string(), "gpu_ids": pa.string(), "cuda_visible_devices": pa.string(),
              "node_ip": pa.string(), "node_id": pa.string(), "hostname": pa.string(),
-             "pid": pa.int64()}
+             "pid": pa.int64(), "cpu_model": pa.string(), "torch_threads": pa.int64(),
+             "gpu_name": pa.string(), "data_hash": pa.string()}
 _TIMES = ("scheduled_at", "started_at", "last_report_at", "ended_at")
 
 
@@ -76,7 +77,8 @@ def trial_columns() -> dict[str, pa.DataType]:
         "wall_time_s": pa.float64(), **{k: TS for k in _TIMES}, "starts": pa.int64()}
     cols.update({k: pa.float64() for k in METRICS + TEST_METRICS})
     cols.update(PLACEMENT)
-    cols.update({"git_commit": pa.string(), "params_json": pa.string(), "config_json": pa.string()})
+    cols.update({"git_commit": pa.string(), "config_hash": pa.string(), "params_json": pa.string(),
+                 "config_json": pa.string()})
     cols.update(config_columns())
     return cols
 

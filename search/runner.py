@@ -172,8 +172,8 @@ def concurrency(trials: int, gpus_per_trial: float, cpus_per_trial: float) -> in
 def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: float,
             cpus_per_trial: float, max_concurrent: int, search_alg: Any = None,
             scheduler: Any = None, param_space: dict[str, Any] | None = None,
-            num_samples: int = 1, verbose: int = 1) -> Any:
-    """Run (or resume) the Tune experiment in ``exp_dir/tune``; returns Tune's ResultGrid."""
+            num_samples: int = 1, verbose: int = 1, tune_name: str = "tune") -> Any:
+    """Run (or resume) the Tune experiment in ``exp_dir/<tune_name>``; returns Tune's ResultGrid."""
     from ray import tune
 
     setup = TrialSetup(base=exp.base, experiment=exp.name, experiment_dir=str(exp_dir),
@@ -181,7 +181,7 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
     resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
     trainable = tune.with_resources(tune.with_parameters(train_trial, setup=setup), resources)
     trainable.__mixins__ = (StopHook,)  # Tune's hook for extending a function trainable
-    path = str(exp_dir / "tune")
+    path = str(exp_dir / tune_name)
     if resume:
         if not tune.Tuner.can_restore(path):
             raise FileNotFoundError(f"{path}: no Tune experiment state to resume")
@@ -196,7 +196,7 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
                                         max_concurrent_trials=max_concurrent),
             param_space=param_space or {},
             run_config=tune.RunConfig(
-                name="tune", storage_path=str(exp_dir), verbose=verbose,
+                name=tune_name, storage_path=str(exp_dir), verbose=verbose,
                 callbacks=[writer, CostEstimate(num_samples, exp.max_epochs, max_concurrent)],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=0)))
@@ -206,11 +206,18 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
 
 
 def prepare(name: str, experiments_dir: str | Path, resume: bool, results_dir: str | Path = "results",
-            tables: tuple[str, ...] = Experiment.tables) -> Path:
-    """The experiment folder, claimed for this driver. A new experiment refuses a name whose
-    run folder or result rows exist: new rows beside an earlier run's would be read (Table 1,
-    best_config.json) as one experiment."""
-    exp_dir = (Path(experiments_dir) / check_name(name)).resolve()
+            tables: tuple[str, ...] = Experiment.tables, piece: bool = False,
+            folder: str | None = None) -> Path:
+    """The experiment folder (``folder``, default the name), claimed for this driver. A new
+    experiment refuses a name whose run folder or result rows exist: new rows beside an earlier
+    run's would be read (Table 1, best_config.json) as one experiment. A ``piece`` of a study
+    run in pieces (its caller checked the rows against the study) adds to them."""
+    exp_dir = (Path(experiments_dir) / check_name(folder or name)).resolve()
+    if piece:
+        if exp_dir.exists():
+            claim.verify(exp_dir)
+        claim.claim(exp_dir)
+        return exp_dir
     if not resume and (exp_dir / "tune").exists():
         raise FileExistsError(f"{exp_dir} exists: pass --resume to continue it, or another --name")
     if not resume:
@@ -236,21 +243,27 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
                data: str | None = None, max_epochs: int | None = None, seed: int | None = None,
                extra: dict[str, Any] | None = None, results_dir: str | Path = "results",
                experiments_dir: str | Path = "runs/search", num_cpus: int | None = None,
-               verbose: int = 1, preset_label: str | None = None) -> Any:
+               verbose: int = 1, preset_label: str | None = None, piece: str | None = None,
+               folder: str | None = None) -> Any:
     """Train each ``(label, overrides)`` once through the search trainable and tables.
 
     Rows go to ``<results_dir>/<results_table>.parquet`` (epochs to
     ``<results_table>_epochs.parquet``), with ``label`` naming the config. Returns
-    this experiment's rows as a DataFrame.
+    this experiment's rows as a DataFrame. ``piece`` names a fresh Tune run inside the
+    experiment folder (``folder``, default the name) that adds its rows to the experiment's:
+    a study continued from its tables runs what they lack as a new piece.
     """
     labels = [label for label, _ in configs]
     if len(set(labels)) != len(labels):
         raise ValueError("run_trials: labels must be unique")
+    if piece and resume:
+        raise ValueError("run_trials: a piece is a new Tune run; it is never resumed")
     if not resume:  # a bad --data or spec fails before the experiment folder is made
         base = base_overrides(preset_name, data, max_epochs, seed, extra)
         for _label, overrides in configs:
             with_overrides(Config(), {**base, **overrides})
-    exp_dir = prepare(name, experiments_dir, resume, results_dir, (results_table, f"{results_table}_epochs"))
+    exp_dir = prepare(name, experiments_dir, resume, results_dir, (results_table, f"{results_table}_epochs"),
+                      piece=bool(piece), folder=folder)
     if resume:
         exp = Experiment.load(exp_dir)
     else:
@@ -273,7 +286,8 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
         specs = [{"label": label, "overrides": o} for label, o in exp.configs]
         execute(exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
                 max_concurrent=concurrency(len(specs), gpt, cpus_per_trial),
-                param_space={"spec": tune.grid_search(specs)}, verbose=verbose)
+                param_space={"spec": tune.grid_search(specs)}, verbose=verbose,
+                tune_name=piece or "tune")
     finally:
         if started:
             import ray

@@ -5,6 +5,7 @@ even when a trial's process is killed, so it writes the rows, not the trials.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -91,6 +92,7 @@ class TableWriter(Callback):
             resolved = with_overrides(Config(), {**self.base, **overrides})
             row.update(resolved.flat())
             row["config_json"] = json.dumps(resolved.to_dict())
+            row["config_hash"] = config_hash(resolved)
         except (KeyError, ValueError, TypeError) as exc:
             row["error"] = f"invalid overrides: {exc}"
         return row
@@ -178,19 +180,33 @@ class TableWriter(Callback):
         """Give every row a final status: trials Tune ended silently, and orphans."""
         try:
             known = {t.trial_id: t for t in trials}
+            # Tune's trial ids are <run prefix>_<index>: another piece's or shard's rows in this
+            # folder (a study run in pieces) are theirs to finish, not orphans of this run
+            prefixes = {tid.rsplit("_", 1)[0] for tid in known}
             for t in trials:
                 if self._row(t).get("status") == "running" and t.status in ("TERMINATED", "ERROR"):
                     (self.on_trial_error if t.status == "ERROR" else self.on_trial_complete)(0, trials, t)
             folder = self._path(0, "x").parent
             for path in sorted(folder.glob("*.parquet")) if folder.exists() else []:
                 rows = read_part(path)
-                if rows and path.stem not in known and rows[0].get("status") == "running":
+                if rows and path.stem not in known and rows[0].get("status") == "running" \
+                        and path.stem.rsplit("_", 1)[0] in prefixes:
                     rows[0].update(status="failed", ended_at=time.time(), error=(
                         "orphaned: the driver died before Tune recorded this trial, "
                         "so it could not be resumed"))
                     write_part(rows, trial_columns(), path)
         except Exception:  # noqa: BLE001
             log.exception("results: could not reconcile the tables at the end")
+
+
+def config_hash(cfg: Config) -> str:
+    """A short hash of the resolved config, less where it ran (device, threads, the database's
+    path; ``data_hash`` covers the data): rows of one (spec, seed) from two machines share it."""
+    d = cfg.to_dict()
+    d.get("data", {}).pop("db", None)
+    d.get("train", {}).pop("device", None)
+    d.get("train", {}).pop("num_threads", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def trial_error(trial: Any) -> tuple[str, dict[str, Any]]:

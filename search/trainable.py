@@ -92,6 +92,28 @@ def placement() -> dict[str, Any]:
             "hostname": socket.gethostname(), "pid": os.getpid()}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``platform.processor()`` is empty on most Linux systems)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def machine(device: str, num_threads: int | None) -> dict[str, Any]:
+    """What a row needs to be trusted on another machine: CPU, torch threads, GPU name."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(torch.device(device)) if device.startswith("cuda") else ""
+    return {"cpu_model": cpu_model(), "torch_threads": int(num_threads or torch.get_num_threads()),
+            "gpu_name": gpu}
+
+
 def pick_device(gpu_ids: str) -> str:
     """CUDA only when Ray gave this trial a GPU *and* CUDA exists (logical GPUs run on CPU)."""
     import torch
@@ -167,7 +189,7 @@ class TuneReport(Callback):
         self.wandb = wandb_run
         self.select_on = select_on
         self.epochs = epochs
-        self.best = _best_so_far(run_dir / "metrics.parquet", select_on)
+        self.best, self.best_epoch = _best_so_far(run_dir / "metrics.parquet", select_on)
         self.last: dict[str, Any] = {}
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
@@ -176,8 +198,10 @@ class TuneReport(Callback):
         obj = objective(metrics, self.select_on)
         if not math.isfinite(obj):
             raise FloatingPointError(f"validation objective became {obj} at epoch {epoch}")
-        self.best = min(self.best, obj)
-        row = {**metrics, "val_objective": obj, OBJECTIVE: self.best, "epochs_run": epoch + 1}
+        if obj < self.best:
+            self.best, self.best_epoch = obj, epoch
+        row = {**metrics, "val_objective": obj, OBJECTIVE: self.best, "epochs_run": epoch + 1,
+               "best_epoch": self.best_epoch}
         self.wandb.log(row, step=epoch)
         self.last = {**row, **self.info, "reported_at": time.time()}
         if self.epochs is not None and epoch + 1 >= self.epochs:
@@ -188,15 +212,16 @@ class TuneReport(Callback):
         tune.report(self.last, checkpoint=tune.Checkpoint.from_directory(str(self.run_dir)))
 
 
-def _best_so_far(metrics_path: Path, select_on: str) -> float:
-    """The objective's minimum over epochs already run (a restored trial keeps its best)."""
+def _best_so_far(metrics_path: Path, select_on: str) -> tuple[float, int | None]:
+    """The objective's minimum over epochs already run and its epoch (a restored trial keeps
+    its best); a trial a scheduler stops early still has a best epoch in its row."""
     if not metrics_path.exists():
-        return math.inf
+        return math.inf, None
     import pandas as pd
 
     df = pd.read_parquet(metrics_path)
-    vals = [objective(r, select_on) for r in df.to_dict("records")]
-    return min((v for v in vals if math.isfinite(v)), default=math.inf)
+    vals = [(objective(r, select_on), int(r["epoch"])) for r in df.to_dict("records")]
+    return min(((v, e) for v, e in vals if math.isfinite(v)), default=(math.inf, None))
 
 
 def _prepare_run_dir(run_dir: Path, device: str) -> bool:
@@ -225,6 +250,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Tune entry point. ``config["overrides"]`` is the sample (or ablation spec)."""
     from ray import tune
 
+    from xane3.model import XANE3
     from xane3.train.trainer import fit
 
     started = time.time()
@@ -237,6 +263,8 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         info["device"] = pick_device(info["gpu_ids"])
         overrides, label, number = trial_spec(config)
         cfg = with_overrides(Config(), {**setup.base, **overrides, "train.device": info["device"]})
+        info.update(machine(info["device"], cfg.train.num_threads))
+        info["n_parameters"] = XANE3(cfg.model).num_parameters()  # in every row, stopped early or not
         run_dir = Path(os.getcwd()) / f"run-{trial_id}"  # cwd: Tune's per-trial working dir
         resume = _prepare_run_dir(run_dir, info["device"])
         wandb_run = _WandbRun(setup, trial_id, cfg, {
@@ -247,7 +275,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
         summary = {**reporter.last, **info, **{f"test_{k}": v for k, v in result.test.items()},
                    OBJECTIVE: reporter.best, "final": 1, "best_epoch": result.best_epoch,
                    "trainer_stopped_early": int(result.stopped_early),
-                   "n_parameters": int(result.model.num_parameters()),
+                   "n_parameters": int(result.model.num_parameters()), "data_hash": result.data_hash,
                    "reported_at": time.time()}
         wandb_run.log({f"test_{k}": v for k, v in result.test.items()}, step=len(result.history))
         wandb_run.finish()

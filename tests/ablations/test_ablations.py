@@ -12,9 +12,11 @@ import torch
 import yaml
 
 from ablations import specs as specmod
-from ablations.run import main, plan, write_table
+from ablations.run import main, plan
 from ablations.specs import presets
-from ablations.table import ci95, score_rows, summarise
+from ablations.stats import ci_half_width
+from ablations.study import Study, write_table
+from ablations.table import score_rows, summarise
 from xane3.config import Config, with_overrides
 from xane3.model import XANE3
 from xane3.testing import assert_invariant_spectra, feo_slab
@@ -24,7 +26,8 @@ PRESETS = presets()
 SPECS = specmod.load_specs()
 EXPECTED = {"baseline", "no_derivative_loss", "no_global_background", "no_gated_residual",
             "no_attention_pooling", "no_layer_norm", "no_tensorial_features",
-            "basis_learn_centers_widths", "basis_learn_widths_uniform", "basis_learn_widths_physics"}
+            "basis_learn_centers_widths", "basis_learn_widths_uniform", "basis_learn_widths_physics",
+            "full_tensor_product", "channelwise_tensor_product"}
 
 
 def _diff(a: Config, b: Config) -> dict:
@@ -55,9 +58,9 @@ def test_every_spec_model_is_invariant(name) -> None:
 
 
 def test_scalar_only_spec_is_capacity_matched_under_reduced_presets() -> None:
-    (label, over), *_ = plan(["no_tensorial_features"], "cpu", 1)
-    base = with_overrides(Config(), PRESETS["cpu"].overrides)
-    variant = with_overrides(Config(), {**PRESETS["cpu"].overrides, **over})
+    (label, over), *_ = plan(["no_tensorial_features"], "cpu-2core", 1)
+    base = with_overrides(Config(), PRESETS["cpu-2core"].overrides)
+    variant = with_overrides(Config(), {**PRESETS["cpu-2core"].overrides, **over})
     nb, nv = specmod.count_parameters(base), specmod.count_parameters(variant)
     assert not variant.model.tensorial and abs(nv - nb) / nb < 0.1
     assert label == "no_tensorial_features__seed0"
@@ -85,8 +88,9 @@ def test_table_scores_with_baseline_weights_and_ci() -> None:
     assert s["gradient"].iloc[0] == pytest.approx(0.6) and s["curvature"].iloc[0] == pytest.approx(0.6)
     summ = summarise(s, ["baseline", "no_derivative_loss"])
     assert summ.loc[0, "total"] == pytest.approx(1.0 + 0.6 + 0.6)
-    assert summ.loc[1, "spectrum_p"] < 0.05
-    assert summ.loc[0, "spectrum_ci95"] == pytest.approx(ci95(s["spectrum"].iloc[:3].to_numpy()))
+    assert summ.loc[1, "spectrum_delta"] == pytest.approx(1.0)  # +1e-3 on every seed
+    assert summ.loc[1, "spectrum_verdict"] == "worse"
+    assert summ.loc[0, "spectrum_ci95"] == pytest.approx(ci_half_width(s["spectrum"].iloc[:3].to_numpy()))
 
 
 @pytest.mark.slow
@@ -95,11 +99,15 @@ def test_smoke_run_all_writes_table_and_resume_skips(small_real_db, tmp_path, ca
             "--results-dir", str(tmp_path / "results"), "--experiments-dir", str(tmp_path / "runs"),
             "--name", "smoke"]
     assert main(args) == 0
+    planned = {label.split("__seed")[0] for label, _ in plan(["all"], "smoke", 1)}
+    assert planned == set(SPECS) - {"full_tensor_product"}  # a no-op on the smoke preset's full TP
     rows = pd.read_parquet(tmp_path / "results" / "ablations.parquet")
-    assert len(rows) == len(SPECS) * PRESETS["smoke"].extras.seeds
-    assert set(rows["label"].str.split("__seed").str[0]) == set(SPECS)
+    assert len(rows) == len(planned) * PRESETS["smoke"].extras.seeds
+    assert set(rows["label"].str.split("__seed").str[0]) == planned
+    assert rows["cpu_model"].notna().all() and rows["config_hash"].str.len().eq(16).all()
+    assert rows["data_hash"].notna().all() and (rows["torch_threads"] >= 1).all()
     md = (tmp_path / "results" / "table1_smoke.md").read_text()
-    for name in SPECS:
+    for name in planned:
         assert f"| {name} |" in md
     assert (tmp_path / "results" / "table1_smoke.png").stat().st_size > 10_000
     # resume: nothing reruns, every (spec, seed) still exactly once; without --data the table
@@ -126,25 +134,21 @@ def test_cli_list_prints_every_spec(capsys) -> None:
     assert dataclasses.is_dataclass(specmod.Spec)
 
 
-def test_table_of_runs_that_did_not_learn_marks_nothing_significant(tmp_path) -> None:
+def test_table_of_runs_that_did_not_learn_marks_nothing_significant() -> None:
     """Issue 17: a smoke table whose baseline total was 1082 ± 5168 (mean spectrum: 196) starred
-    an effect as significant, and its chart drew error bars down to -5000."""
-    import pandas as pd
-
-    from ablations.table import bar_chart, markdown, summarise
+    an effect as significant."""
+    from ablations.table import markdown, summarise
 
     rng = np.random.default_rng(0)
-    rows = [{"spec": spec, "total": t, "spectrum": t / 10, "gradient": t / 2, "curvature": t / 3}
+    rows = [{"spec": spec, "seed": k, "total": t, "spectrum": t / 10, "gradient": t / 2, "curvature": t / 3}
             for spec, centre in (("baseline", 1000.0), ("no_gated_residual", 100.0))
-            for t in centre + rng.normal(0, 5, 3)]
+            for k, t in enumerate(centre + rng.normal(0, 5, 3))]
     summary = summarise(pd.DataFrame(rows), ["baseline", "no_gated_residual"])
-    assert summary["total_p"].iloc[1] < 0.05  # a "significant" difference between non-learners
+    assert summary["total_verdict"].iloc[1] == "better"  # a "resolved" difference between non-learners
     mean = {"total": 196.0, "spectrum": 12.0, "gradient": 100.0, "curvature": 80.0}
     md = markdown(summary, mean)
-    assert "Not interpretable" in md and "*)" not in md
-    assert "*)" in markdown(summary, {k: 1e6 for k in mean})  # learned: the star is back
-    bar_chart(summary.assign(total_ci95=5000.0), tmp_path / "chart.png")  # clipped, not negative
-    assert (tmp_path / "chart.png").stat().st_size > 1000
+    assert "Not interpretable" in md and ", better)" not in md
+    assert ", better)" in markdown(summary, {k: 1e6 for k in mean})  # learned: the verdict is back
 
 
 def _params(overrides: dict) -> int:
@@ -154,42 +158,36 @@ def _params(overrides: dict) -> int:
 def test_capacity_matching_sees_the_users_set() -> None:
     """--set model.m1=12 ... with --preset cpu: the scalar-only row matches *that* baseline."""
     user = {"model.m1": 12, "model.m2": 6}
-    pre = PRESETS["cpu"]
+    pre = PRESETS["cpu-2core"]
     assert pre.extras.rescale
-    runs = dict(plan(["baseline", "no_tensorial_features"], "cpu", 1, user))
+    runs = dict(plan(["baseline", "no_tensorial_features"], "cpu-2core", 1, user))
     base = _params({**pre.overrides, **user, **runs["baseline__seed0"]})
     scalar = _params({**pre.overrides, **user, **runs["no_tensorial_features__seed0"]})
     assert abs(scalar / base - 1) < 0.1, (scalar, base)
 
 
-def test_resume_asking_for_other_runs_is_refused(tmp_path, monkeypatch, capsys) -> None:
-    """--resume runs what the experiment started with; other specs or seeds are refused."""
-    from search.runner import Experiment
-
-    monkeypatch.setenv("XANE3_CONFIG_DIR", str(tmp_path / "config"))
-    runs = tmp_path / "runs"
-    Experiment(name="smoke", kind="trials", base=dict(PRESETS["smoke"].overrides), max_epochs=1,
-               trials=1, scheduler="none", results_dir=str(tmp_path / "res"),
-               tables=("ablations", "ablations_epochs"), configs=plan(["baseline"], "smoke", 1),
-               preset="smoke").save(runs / "smoke")
-    common = ["--preset", "smoke", "--experiments-dir", str(runs), "--name", "smoke", "--resume"]
+def test_resume_asking_for_other_runs_is_refused(tmp_path, capsys) -> None:
+    """--resume runs what the study started with; other specs, seeds or --set are refused."""
+    res = tmp_path / "res"
+    Study("smoke", "smoke", 1, dict(PRESETS["smoke"].overrides), plan(["baseline"], "smoke", 1)).save(res)
+    common = ["--preset", "smoke", "--results-dir", str(res), "--name", "smoke", "--resume"]
     assert main(["baseline", "--seeds", "5", *common]) == 2
-    assert "started with 1 runs" in capsys.readouterr().err
-    assert main(["baseline", "--set", "train.lr=0.5", *common]) == 2
-    assert "sets train.lr=0.5 (started with" in capsys.readouterr().err
+    assert "5 runs (started with 1" in capsys.readouterr().err
+    assert main(["baseline", "--seeds", "1", "--set", "train.lr=0.5", *common]) == 2
+    assert "other --set values" in capsys.readouterr().err
+    assert main(["baseline", "--seeds", "1", *common[:-1]]) == 2  # without --resume: exists
+    assert "pass --resume" in capsys.readouterr().err
+    assert main(["baseline", "--seeds", "1", *common[:4], "--name", "other", "--resume"]) == 2
+    assert "no study 'other'" in capsys.readouterr().err
 
 
-def test_resume_compares_set_values_as_the_config_types_them(tmp_path) -> None:
+def test_resume_compares_set_values_as_the_config_types_them() -> None:
     """``--set train.lr=5e-4`` (a string to YAML) is the stored 0.0005: no refusal; 1e-3 is."""
-    from ablations.run import check_resume
-    from search.runner import Experiment
-
     configs = plan(["baseline"], "smoke", 1)
-    exp = Experiment(name="e", kind="trials", base={"train.lr": 0.0005}, max_epochs=1, trials=1,
-                     scheduler="none", results_dir=str(tmp_path), configs=configs, preset="smoke")
-    assert check_resume(exp, configs, {"train.lr": "5e-4"}, "smoke") == ("smoke", str(tmp_path))
-    with pytest.raises(ValueError, match="train.lr=0.001"):
-        check_resume(exp, configs, {"train.lr": "1e-3"}, "smoke")
+    study = Study("e", "smoke", 1, {"train.lr": 0.0005}, configs)
+    assert study.differs(configs, {"train.lr": "5e-4"}, "smoke") == ""
+    assert "other --set values" in study.differs(configs, {"train.lr": "1e-3"}, "smoke")
+    assert "preset paper" in study.differs(configs, {"train.lr": "5e-4"}, "paper")
 
 
 def test_a_bad_name_is_one_line(tmp_path, capsys) -> None:
@@ -218,7 +216,7 @@ def test_when_every_run_fails_no_table_is_written(small_real_db, tmp_path, capsy
 def test_a_set_seed_is_refused_not_overruled(capsys) -> None:
     """Every run's seed is its index; a --set train.seed would be silently replaced."""
     with pytest.raises(ValueError, match="train.seed"):
-        plan(["baseline"], "cpu", 2, {"train.seed": 7})
+        plan(["baseline"], "cpu-2core", 2, {"train.seed": 7})
     with pytest.raises(SystemExit):
         main(["baseline", "--preset", "smoke", "--set", "train.seed=7"])
     assert "train.seed" in capsys.readouterr().err
@@ -232,8 +230,9 @@ def test_table_scores_with_the_experiments_own_weights(small_real_db, tmp_path) 
                          "test_gradient": [4e-6, 4e-6], "test_curvature": [3e-6, 3e-6]})
     base = {"data.db": str(small_real_db), "train.lambda_grad": 50.0}
     twice = pd.concat([rows.assign(ended_at=1.0), rows.iloc[:1].assign(ended_at=0.0, test_spectrum=9.0)])
-    md = write_table(twice, "smoke", base, tmp_path, "w", None, "cmd")  # seed 0 twice: the last counts
+    study = Study("w", "smoke", 2, base, plan(["baseline"], "smoke", 2), "cmd")
+    md = write_table(twice, study, tmp_path)  # seed 0 twice: the last counts
     total = 1e-3 + 50 * 4e-6 + 200 * 3e-6
-    assert f"| baseline | 10 | {total * 1e3:.3f}" in md, md
+    assert f"| baseline | 10 | 2 | {total * 1e3:.3f}" in md, md
     summary = pd.read_csv(tmp_path / "table1_w.csv")
     assert summary.loc[0, "gradient"] == pytest.approx(50 * 4e-3)

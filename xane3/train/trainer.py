@@ -57,6 +57,7 @@ class FitResult:
     stopped_early: bool = False
     checkpoint: Path | None = None
     baseline: dict[str, float] = field(default_factory=dict)  # mean training spectrum, test split
+    data_hash: str = ""  # what the run trained on, for result rows checked later
 
 
 def seed_everything(seed: int) -> None:
@@ -267,7 +268,7 @@ def fit(
     result = FitResult(out, state["best_epoch"], state["best_total"], test, state["history"],
                        str(device), model, stopped_early, best if best.exists() else None,
                        baseline_scores(dataset, splits["train"], test_loader.indices, t.lambda_grad,
-                                       t.lambda_curv))
+                                       t.lambda_curv), data_hash)
     for cb in listeners:
         cb.on_train_end({"test": test, "best_epoch": state["best_epoch"],
                          "best_val_total": state["best_total"], "best_val_selected": state["best"],
