@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 STATUSES = ("running", "completed", "stopped_early", "failed")
 TS = pa.timestamp("ms", tz="UTC")
 METRICS = [*EPOCH_METRICS, "val_objective", "best_val_objective"]  # + the search's ranking
+COST_METRICS = ["s_per_epoch", "infer_ms_per_structure"]  # search.objectives (n_parameters: below)
 TEST_METRICS = [f"test_{k}" for k in EVAL_TERMS]
 PLACEMENT = {"device": pa.string(), "gpu_ids": pa.string(), "cuda_visible_devices": pa.string(),
              "node_ip": pa.string(), "node_id": pa.string(), "hostname": pa.string(),
@@ -75,7 +76,8 @@ def trial_columns() -> dict[str, pa.DataType]:
         "status": pa.string(), "stopped_by": pa.string(), "error": pa.string(),
         "epochs_run": pa.int64(), "best_epoch": pa.int64(), "n_parameters": pa.int64(),
         "wall_time_s": pa.float64(), **{k: TS for k in _TIMES}, "starts": pa.int64()}
-    cols.update({k: pa.float64() for k in METRICS + TEST_METRICS})
+    cols.update({k: pa.float64() for k in METRICS + TEST_METRICS + COST_METRICS})
+    cols["pareto"] = pa.bool_()  # on the front of a multi-objective search (search.objectives)
     cols.update(PLACEMENT)
     cols.update({"git_commit": pa.string(), "config_hash": pa.string(), "params_json": pa.string(),
                  "config_json": pa.string()})

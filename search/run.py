@@ -18,14 +18,12 @@ import argparse
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
-from optuna.exceptions import UpdateFinishedTrialError
-from ray.tune.search.optuna import OptunaSearch
-
 from search import runner
+from search.objectives import pareto
+from search.optuna_setup import close_orphans, make_scheduler, make_searcher, make_storage
 from search.results import read_table
 from search.resume import check as check_resume
 from search.resume import journal_path
@@ -36,98 +34,9 @@ from xane3.config import Config
 from xane3.overlays import experiment, listing, names
 
 
-class SpaceFn:
-    """The define-by-run function OptunaSearch calls; picklable for Tune's searcher state.
-
-    It holds the space read when the search started, so a space file edited later (or
-    before ``--resume``, which unpickles this) cannot change what the remaining trials draw.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name, self.space = name, get_space(name)
-
-    def __call__(self, trial: Any) -> dict[str, Any]:
-        space = getattr(self, "space", None) or get_space(self.name)  # pickled before it was held
-        return {"overrides": space(trial), "optuna_trial": trial.number}
-
-
-class ResumableOptunaSearch(OptunaSearch):
-    """OptunaSearch that tolerates results of a trial the study already finished.
-
-    Tune snapshots its state every few seconds; a trial that ended (and was told to
-    Optuna) after the last snapshot runs again from its last checkpoint on --resume.
-    The study keeps its first value (the same: resumed training is deterministic)
-    instead of the driver crashing on ``UpdateFinishedTrialError``.
-    """
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        try:
-            super().on_trial_result(trial_id, result)
-        except UpdateFinishedTrialError:
-            pass
-
-
 def default_name(space: str) -> str:
     """``<space>-<time>``; a space given as a file is named by its stem, not its path."""
     return f"{Path(space).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def make_storage(spec: str | None, exp_dir: Path, parallel: int) -> Any:
-    """Journal file in the experiment folder by default; RDB URL for many drivers; no SQLite."""
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    if not spec:
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(exp_dir / "optuna.journal")))
-    if spec.startswith("sqlite"):
-        if parallel > 1:
-            raise ValueError(f"--storage {spec}: SQLite cannot take {parallel} parallel trials' "
-                             "writes; use the default journal file or a PostgreSQL/MySQL URL")
-        return RDBStorage(spec)
-    if "://" in spec:
-        return RDBStorage(spec)
-    return JournalStorage(JournalFileBackend(str(Path(spec).resolve())))
-
-
-def make_searcher(exp: runner.Experiment, storage: Any, enqueue: list[dict[str, Any]] | None) -> Any:
-    import optuna
-
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    sampler = optuna.samplers.TPESampler(seed=exp.seed, constant_liar=True, multivariate=True,
-                                         group=True)
-    return ResumableOptunaSearch(space=SpaceFn(exp.space or ""), metric=OBJECTIVE, mode="min",
-                        sampler=sampler, study_name=exp.name, storage=storage,
-                        points_to_evaluate=enqueue or None)
-
-
-def make_scheduler(exp: runner.Experiment) -> Any:
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if exp.scheduler == "none":
-        return FIFOScheduler()
-    # max_t one past the last epoch: the trial's final summary report is never cut off
-    return ASHAScheduler(time_attr="training_iteration", metric=OBJECTIVE, mode="min",
-                         max_t=exp.max_epochs + 1, grace_period=max(1, exp.max_epochs // 10),
-                         reduction_factor=3)
-
-
-def close_orphans(storage: Any, study_name: str, known: set[int]) -> int:
-    """Mark study trials that no Tune trial holds (asked just before a driver died) as FAIL.
-
-    Trials Tune knows stay untouched, even RUNNING ones: after Ctrl-C they resume.
-    """
-    import optuna
-
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if t.number in known:
-            continue
-        storage.set_trial_user_attr(t._trial_id, "orphaned", "driver died before Tune recorded it")
-        storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
-        n += 1
-    return n
 
 
 def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0,
@@ -139,7 +48,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                results_dir: str | Path = "results", experiments_dir: str | Path = "runs/search",
                enqueue: list[dict[str, Any]] | None = None, num_cpus: int | None = None,
                verbose: int = 1, user_set: dict[str, Any] | None = None,
-               given: dict[str, Any] | None = None) -> Path:
+               given: dict[str, Any] | None = None, warm_start: str | None = None) -> Path:
     """Run (or resume) a search; returns the experiment directory.
 
     ``user_set``: the user's own ``--set`` keys (also in ``extra``); one the space samples
@@ -165,6 +74,12 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                              "drop the --set or search another space")
         if scheduler not in ("asha", "none"):
             raise ValueError(f"--scheduler {scheduler}: expected asha or none")
+        if get_space(space).multi:  # search.objectives: a stopped trial would bias the front
+            if "scheduler" in (given or {}) and scheduler == "asha":
+                raise ValueError(f"--scheduler asha: the space {space!r} is multi-objective "
+                                 f"({', '.join(get_space(space).objectives)}); ASHA ranks on one metric "
+                                 "and its stopped trials would enter the front half-trained")
+            scheduler = "none"
         base = runner.base_overrides(preset, data, max_epochs, seed, extra)
         shadowed = {k: v for k, v in base.items() if k in sampled}
         if shadowed:
@@ -174,7 +89,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
             name=name, kind="search", base=base, space=space, trials=trials, scheduler=scheduler,
             max_epochs=int(base.get("train.epochs", Config().train.epochs)), seed=seed,
             storage=journal_path(storage), wandb=wandb, results_dir=str(Path(results_dir).resolve()),
-            preset=preset)
+            preset=preset, warm_start=warm_start)
     gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
     if gpt and not gpus and not address:
         raise ValueError("--gpus-per-trial needs --gpus")
@@ -187,6 +102,8 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         store = make_storage(exp.storage, exp_dir, parallel)
         if not resume:
             exp.save(exp_dir)
+            if warm_start:
+                warm(exp, store, warm_start)
         grid = runner.execute(
             exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
             max_concurrent=parallel, search_alg=None if resume else make_searcher(exp, store, enqueue),
@@ -207,6 +124,38 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     return exp_dir
 
 
+def warm(exp: runner.Experiment, store: Any, source: str) -> None:
+    """Seed the new study with ``source``'s finished trials (same results folder)."""
+    from search.warmstart import seed_study
+
+    rows = read_table(exp.results_dir, exp.tables[0], source)
+    if rows.empty:
+        raise FileNotFoundError(f"--warm-start {source}: no trials of that experiment in {exp.results_dir}")
+    added, skipped = seed_study(store, exp.name, get_space(exp.space or ""), rows, exp.base, source)
+    print(f"warm start: {added} of {len(rows)} trials of {source} seed the study"
+          + "".join(f"\n  {n} left out: {why}" for why, n in skipped.items()))
+
+
+def mark_pareto(exp: runner.Experiment, df: Any) -> Any:
+    """Write each row's ``pareto`` flag (multi-objective spaces) into its part file."""
+    from search.results import part_path, read_part, trial_columns, write_part
+
+    objectives = list(get_space(exp.space or "").objectives) if exp.space else []
+    if len(objectives) < 2 or df.empty:
+        return df
+    df = df.assign(pareto=pareto(df, objectives).to_numpy())
+    for tid, flag in zip(df["trial_id"], df["pareto"]):
+        path = part_path(exp.results_dir, exp.tables[0], exp.name, tid)
+        rows = read_part(path)
+        if rows and rows[0].get("pareto") != bool(flag):
+            rows[0]["pareto"] = bool(flag)
+            write_part(rows, trial_columns(), path)
+    front = df[df["pareto"]].sort_values(objectives[1])
+    print(f"\nPareto front over {', '.join(objectives)} ({len(front)} of {len(df)} trials):\n"
+          + front[["trial_id", *objectives, "params_json"]].to_string(index=False))
+    return df
+
+
 def report(exp: runner.Experiment, exp_dir: Path, top: int = 10) -> None:
     """Print the summary table and the best config; write best_config.json."""
     import pandas as pd
@@ -215,6 +164,7 @@ def report(exp: runner.Experiment, exp_dir: Path, top: int = 10) -> None:
     if df.empty:
         print("no trials recorded")
         return
+    df = mark_pareto(exp, df)
     searched = sorted({k for p in df["params_json"].dropna() for k in json.loads(p)})
     cols = ["trial_id", "status", OBJECTIVE, "epochs_run", "device", "gpu_ids", "wall_time_s"]
     table = df.sort_values(OBJECTIVE, na_position="last")[cols + searched]
@@ -260,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", help="overlay after the preset: a name in xane3/conf/experiment ("
                    + ", ".join(names("experiment")) + ") or a .yaml overlay file")
     add_set(p, "extra base override")
+    p.add_argument("--warm-start", metavar="NAME", help="seed the new study with the finished trials of "
+                   "experiment NAME (in --results-dir) that lie in this space and ran with the same "
+                   "fixed settings: they count as evaluated, nothing reruns")
     p.add_argument("--results-dir", default="results", help="Parquet tables (default results/)")
     p.add_argument("--experiments-dir", default="runs/search",
                    help="experiment folders: Tune state, Optuna journal, W&B runs, best_config.json")
@@ -283,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                    wandb=a.wandb, seed=a.seed, preset=a.preset, extra=extra,
                    results_dir=a.results_dir, experiments_dir=a.experiments_dir,
                    verbose=0 if a.quiet else 1, user_set=parse_set(a.set),
-                   given={**given, **({"extra": extra} if {"set", "experiment"} & given.keys() else {})})
+                   given={**given, **({"extra": extra} if {"set", "experiment"} & given.keys() else {})},
+                   warm_start=a.warm_start)
     except (KeyError, ValueError, FileNotFoundError, FileExistsError, PermissionError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

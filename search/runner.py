@@ -57,6 +57,7 @@ class Experiment:
     tables: tuple[str, str] = ("trials", "epochs")
     preset: str | None = None  # the preset's name, for the tables' headers
     configs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    warm_start: str | None = None  # the experiment whose trials seeded this study
 
     def save(self, exp_dir: Path) -> None:
         exp_dir.mkdir(parents=True, exist_ok=True)

@@ -10,9 +10,10 @@ draws, in order, each under the config key it sets (Optuna names the parameter t
 
 ``when`` draws a parameter only where an earlier draw has the given value (``otherwise`` is
 recorded elsewhere, so tables show what the model had); ``include`` puts other spaces'
-parameters first, each drawn once. ``basis.learn`` (which basis parameters are trained:
-centers | widths | both) is the one name that is not a config key: it sets
-``model.learn_centers`` and ``model.learn_widths``. A sample is an override dict for
+parameters first, each drawn once; ``objectives`` (``search.objectives``) adds costs to
+minimise beside the validation objective, making the search multi-objective. ``basis.learn`` (which basis parameters are trained:
+centers | widths | both | neither) is the one name that is not a config key: it sets
+``model.learn_centers`` and ``model.learn_widths`` (``neither``: both fixed). A sample is an override dict for
 :func:`xane3.config.with_overrides`, exactly like an ablation spec; ``--help`` lists every
 parameter without sampling.
 """
@@ -24,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from search.objectives import ACCURACY, check
 from xane3.config import Config
 from xane3.overlays import load_overlay
 
 Overrides = dict[str, Any]
 SPACE_DIR = Path(__file__).parent / "conf" / "space"
 BASIS_LEARN = "basis.learn"  # -> model.learn_centers, model.learn_widths
-LEARN = {"centers": (True, False), "widths": (False, True), "both": (True, True)}
+LEARN = {"centers": (True, False), "widths": (False, True), "both": (True, True), "neither": (False, False)}
 _RANGES = ("int", "float")
 
 
@@ -113,6 +115,7 @@ class SpaceFields:
 
     params: dict[str, Any] = field(default_factory=dict)
     include: list[str] = field(default_factory=list)
+    objectives: list[str] = field(default_factory=list)  # search.objectives; default: accuracy only
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ class Space:
     name: str
     doc: str
     params: tuple[Param, ...]
+    objectives: tuple[str, ...] = (ACCURACY,)  # several: a multi-objective study
+
+    @property
+    def multi(self) -> bool:
+        return len(self.objectives) > 1
 
     def __call__(self, trial: Any) -> Overrides:
         """One draw: the override dict of ``trial`` (define-by-run, in file order)."""
@@ -176,7 +184,8 @@ def load_space(path: str | Path, _seen: tuple[str, ...] = ()) -> Space:
                     raise ValueError(f"{p.name} refers to {ref!r}, which the space does not draw")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
-    return Space(path.stem, ov.description, tuple(params.values()))
+    return Space(path.stem, ov.description, tuple(params.values()),
+                 tuple(check(ov.extras.objectives, str(path))))
 
 
 @functools.cache
@@ -200,8 +209,8 @@ def describe_spaces() -> str:
     """The text ``--help`` shows: every space and its parameters."""
     lines = ["search spaces (--space; search/conf/space/*.yaml, or a path to your own):"]
     for s in spaces().values():
-        lines.append(f"  {s.name}: {s.doc}")
+        lines.append(f"  {s.name}: {s.doc}" + (f" [objectives: {', '.join(s.objectives)}]" if s.multi else ""))
         lines.extend(f"      {p.describe()}" for p in s.params)
     lines.append(f"  {BASIS_LEARN} sets model.learn_centers / model.learn_widths "
-                 "(centers | widths | both).")
+                 "(centers | widths | both | neither).")
     return "\n".join(lines)

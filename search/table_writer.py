@@ -16,6 +16,7 @@ from typing import Any
 from ray.tune import Callback
 
 from search.results import (
+    COST_METRICS,
     METRICS,
     PLACEMENT,
     TEST_METRICS,
@@ -141,7 +142,7 @@ class TableWriter(Callback):
         row["last_report_at"] = result.get("reported_at")
         metrics = {k: v for k, v in result.items() if k in METRICS or k in TEST_METRICS}
         row.update(metrics)
-        for key in ("epochs_run", "best_epoch", "n_parameters"):
+        for key in ("epochs_run", "best_epoch", "n_parameters", *COST_METRICS):
             if result.get(key) is not None:
                 row[key] = result[key]
         if result.get("final") and (result.get("epoch") is None or int(result["epoch"]) in self._epochs[tid]):

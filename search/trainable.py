@@ -191,6 +191,7 @@ class TuneReport(Callback):
         self.epochs = epochs
         self.best, self.best_epoch = _best_so_far(run_dir / "metrics.parquet", select_on)
         self.last: dict[str, Any] = {}
+        self.epoch_s: list[float] = []  # this process's epochs: a cost objective, where it ran
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, Any], checkpoint: Path | None) -> None:
         from ray import tune
@@ -200,8 +201,9 @@ class TuneReport(Callback):
             raise FloatingPointError(f"validation objective became {obj} at epoch {epoch}")
         if obj < self.best:
             self.best, self.best_epoch = obj, epoch
+        self.epoch_s.append(float(metrics.get("epoch_time_s") or 0.0))
         row = {**metrics, "val_objective": obj, OBJECTIVE: self.best, "epochs_run": epoch + 1,
-               "best_epoch": self.best_epoch}
+               "best_epoch": self.best_epoch, "s_per_epoch": sum(self.epoch_s) / len(self.epoch_s)}
         self.wandb.log(row, step=epoch)
         self.last = {**row, **self.info, "reported_at": time.time()}
         if self.epochs is not None and epoch + 1 >= self.epochs:
@@ -250,6 +252,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
     """Tune entry point. ``config["overrides"]`` is the sample (or ablation spec)."""
     from ray import tune
 
+    from search.objectives import inference_ms
     from xane3.model import XANE3
     from xane3.train.trainer import fit
 
@@ -276,6 +279,7 @@ def train_trial(config: dict[str, Any], setup: TrialSetup) -> None:
                    OBJECTIVE: reporter.best, "final": 1, "best_epoch": result.best_epoch,
                    "trainer_stopped_early": int(result.stopped_early),
                    "n_parameters": int(result.model.num_parameters()), "data_hash": result.data_hash,
+                   "infer_ms_per_structure": inference_ms(result.model, cfg),
                    "reported_at": time.time()}
         wandb_run.log({f"test_{k}": v for k, v in result.test.items()}, step=len(result.history))
         wandb_run.finish()

@@ -97,7 +97,7 @@ def test_tables_read_with_pandas_across_experiments_and_null_columns(tmp_path):
 
 
 def test_sqlite_refused_for_parallel_trials(tmp_path):
-    from search.run import make_storage
+    from search.optuna_setup import make_storage
 
     with pytest.raises(ValueError, match="SQLite"):
         make_storage(f"sqlite:///{tmp_path}/o.db", tmp_path, parallel=2)

@@ -55,7 +55,7 @@ def test_a_search_draws_from_the_file_as_it_was_when_it_started(tmp_path) -> Non
     must not change what the remaining trials draw."""
     import pickle
 
-    from search.run import SpaceFn
+    from search.optuna_setup import SpaceFn
 
     mine = tmp_path / "mine.yaml"
     mine.write_text("params:\n  train.lr: [1.0e-3, 3.0e-4]\n")
