@@ -7,7 +7,9 @@ and writes ``<experiments-dir>/NAME/report/``:
 - ``report.png``: the objective of every trial and the best so far, against trial
   order and against wall time since the search began; the parameter importances;
   the validation learning curves of the top trials;
-- ``report.md``: the trials ranked by the objective, the importances, the figure.
+- ``report.md``: the trials ranked by the objective (and the Pareto front of a
+  multi-objective search), the importances, the figure;
+- ``report.html``: the same page, self-contained (the figure embedded), for a browser.
 
 Importances are Optuna's own evaluators run over the trials table (PED-ANOVA by
 default, no extra dependency; ``--evaluator fanova`` needs scikit-learn), with each
@@ -27,23 +29,40 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from search.report_pages import FEW_TRIALS, html, markdown
 from search.trainable import OBJECTIVE
 
 
-def load_tables(name: str, experiments_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """(trials, epochs, experiment dir) of one experiment."""
+def load_tables(name: str, experiments_dir: str | Path,
+                results_dir: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame, Path, list[str]]:
+    """(trials, epochs, experiment dir, objectives) of one experiment: through its
+    experiment.json, or from ``results_dir``'s tables alone when the run folder is gone
+    (objectives then follow the table: a ``pareto`` column means accuracy against parameters)."""
     from search.results import read_table
     from search.runner import Experiment
+    from search.spaces import get_space
 
     exp_dir = Path(experiments_dir) / name
-    if not (exp_dir / "experiment.json").exists():
-        raise FileNotFoundError(f"{exp_dir}: no experiment.json; is --experiments-dir right?")
-    exp = Experiment.load(exp_dir)
-    trials = read_table(exp.results_dir, exp.tables[0], exp.name)
+    if (exp_dir / "experiment.json").exists():
+        exp = Experiment.load(exp_dir)
+        results, table_names = exp.results_dir, exp.tables
+        try:
+            objectives = list(get_space(exp.space).objectives) if exp.space else [OBJECTIVE]
+        except (KeyError, FileNotFoundError, ValueError):  # a space file since moved
+            objectives = [OBJECTIVE]
+    elif results_dir is not None:
+        results, table_names, objectives = results_dir, ("trials", "epochs"), None
+    else:
+        raise FileNotFoundError(f"{exp_dir}: no experiment.json; is --experiments-dir right? "
+                                "(or pass --results-dir to read the tables alone)")
+    trials = read_table(results, table_names[0], name)
     if trials.empty:
-        raise ValueError(f"{exp.results_dir}: no trials recorded for {exp.name}")
-    epochs = read_table(exp.results_dir, exp.tables[1], exp.name)
-    return trials, epochs, exp_dir
+        raise ValueError(f"{results}: no trials recorded for {name}")
+    if objectives is None:
+        mo = "pareto" in trials and trials["pareto"].notna().any()
+        objectives = [OBJECTIVE, "n_parameters"] if mo else [OBJECTIVE]
+    epochs = read_table(results, table_names[1], name)
+    return trials, epochs, exp_dir, objectives
 
 
 def _distribution(values: list[Any]) -> Any:
@@ -103,6 +122,26 @@ def importances(trials: pd.DataFrame, evaluator: str = "ped_anova") -> dict[str,
     return optuna.importance.get_param_importances(study, evaluator=ev)
 
 
+def pareto_panel(a: Any, trials: pd.DataFrame, objectives: list[str]) -> None:
+    """Accuracy against cost, the front joined, the paper's default model's size marked."""
+    from search.objectives import pareto
+    from xane3.config import Config
+    from xane3.model import XANE3
+
+    x, y = objectives[1], objectives[0]
+    ok = trials[trials[[x, y]].notna().all(axis=1)]
+    front = ok[pareto(ok, objectives)].sort_values(x)
+    a.scatter(ok[x], ok[y], s=18, color="C0", alpha=0.6, label="trials")
+    a.step(front[x], front[y], where="post", color="C3", marker="o", label="Pareto front")
+    if x == "n_parameters":  # the paper's default (and the shipped pretrained model: the same size)
+        n = XANE3(Config().model).num_parameters()
+        a.axvline(n, color="k", ls="--", lw=1)
+        a.text(n, a.get_ylim()[1], f" paper default / shipped model\n ({n / 1e6:.2f} M; not trained "
+               "at this budget)", va="top", ha="right", fontsize=7)
+    a.set(xlabel=x, ylabel=y, xscale="log", yscale="log", title="accuracy against cost")
+    a.legend(fontsize=7)
+
+
 def progress(trials: pd.DataFrame) -> pd.DataFrame:
     """Trials in the order they started, with the best objective so far and hours since start."""
     df = trials.sort_values("started_at").reset_index(drop=True)
@@ -114,7 +153,7 @@ def progress(trials: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(trials: pd.DataFrame, epochs: pd.DataFrame, imp: dict[str, float] | None,
-           metric: str, top: int, path: Path, title: str) -> None:
+           metric: str, top: int, path: Path, title: str, objectives: list[str] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,7 +162,12 @@ def figure(trials: pd.DataFrame, epochs: pd.DataFrame, imp: dict[str, float] | N
     from xane3.plots import save_figure
 
     df = progress(trials)
-    fig, ax = plt.subplots(2, 2, figsize=(11, 8))
+    multi = objectives is not None and len(objectives) > 1
+    fig, axes = plt.subplots(2, 3 if multi else 2, figsize=(16 if multi else 11, 8), squeeze=False)
+    ax = axes
+    if multi:
+        pareto_panel(axes[0, 2], trials, objectives)
+        axes[1, 2].set_axis_off()
     a = ax[0, 0]
     a.scatter(df.index + 1, df[OBJECTIVE], c=["C3" if s == "failed" else "C0" for s in df["status"]], s=18)
     a.step(df.index + 1, df["best_so_far"], where="post", color="k", label="best so far")
@@ -139,7 +183,9 @@ def figure(trials: pd.DataFrame, epochs: pd.DataFrame, imp: dict[str, float] | N
     if imp:
         names = list(imp)[::-1]
         a.barh(names, [imp[n] for n in names])
-        a.set(xlabel="importance", title="parameter importances (Optuna)")
+        n = int(trials[OBJECTIVE].notna().sum())
+        a.set(xlabel="importance", title="parameter importances (Optuna)"
+              + (f"\nonly {n} trials: unstable" if n < FEW_TRIALS else ""))
     else:
         a.text(0.5, 0.5, "too few trials to rank parameters", ha="center", va="center")
         a.set_axis_off()
@@ -157,30 +203,6 @@ def figure(trials: pd.DataFrame, epochs: pd.DataFrame, imp: dict[str, float] | N
     plt.close(fig)
 
 
-def markdown(name: str, trials: pd.DataFrame, imp: dict[str, float] | None, why: str,
-             budget: int = 0) -> str:
-    df = progress(trials).sort_values(OBJECTIVE, na_position="last")
-    counts = ", ".join(f"{n} {s}" for s, n in df["status"].value_counts().items())
-    lines = [f"# Search {name}", "", f"{len(df)} trials ({counts}); wall time "
-             f"{df['hours'].max():.2f} h from the first start to the last result.", "",
-             "![search report](report.png)", "", f"| rank | trial | status | {OBJECTIVE} | epochs | "
-             "wall s | searched |", "| ---: | --- | --- | ---: | ---: | ---: | --- |"]
-    for rank, r in enumerate(df.itertuples(index=False), 1):
-        lines.append(f"| {rank} | {r.trial_id} | {r.status} | {getattr(r, OBJECTIVE):.4g} | "
-                     f"{r.epochs_run if pd.notna(r.epochs_run) else ''} | {r.wall_time_s:.0f} | "
-                     f"`{r.params_json}` |")
-    lines += ["", "## Parameter importances (Optuna, over this table)", ""]
-    if budget:
-        lines += [f"Each trial's best validation objective within the first {budget} epoch(s), the "
-                  "budget every trial ran (ASHA stopped the rest there), so all are compared alike.", ""]
-    if imp:
-        lines += ["| parameter | importance |", "| --- | ---: |"]
-        lines += [f"| {k} | {v:.3f} |" for k, v in imp.items()]
-    else:
-        lines.append(f"Not computed: {why}")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m search.report", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -188,11 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--experiments-dir", default="runs/search", help="default runs/search")
     p.add_argument("--out", help="output folder (default: <experiments-dir>/NAME/report)")
     p.add_argument("--top", type=int, default=5, help="learning curves of the best N trials")
-    p.add_argument("--metric", default="val_spectrum", help="learning-curve column (default val_spectrum)")
+    p.add_argument("--metric", default="val_objective",
+                   help="learning-curve column (default val_objective, the metric trials are ranked by)")
+    p.add_argument("--results-dir", help="read the tables from here when the experiment folder is gone")
     p.add_argument("--evaluator", choices=("ped_anova", "fanova"), default="ped_anova")
     a = p.parse_args(argv)
     try:
-        trials, epochs, exp_dir = load_tables(a.name, a.experiments_dir)
+        trials, epochs, exp_dir, objectives = load_tables(a.name, a.experiments_dir, a.results_dir)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -211,10 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         why = str(exc)
     from xane3.atomic import write_text_atomic
 
-    figure(trials, epochs, imp, a.metric, a.top, out / "report.png", f"search {a.name}")
-    write_text_atomic(out / "report.md", markdown(a.name, trials, imp, why, budget))
+    figure(trials, epochs, imp, a.metric, a.top, out / "report.png", f"search {a.name}", objectives)
+    md = markdown(a.name, progress(trials), imp, why, budget, objectives)
+    write_text_atomic(out / "report.md", md)
+    write_text_atomic(out / "report.html", html(md, out))
     print(f"{len(trials)} trials; best {np.nanmin(trials[OBJECTIVE]):.4g} -> {out / 'report.md'}, "
-          f"{out / 'report.png'}" + (f"\nimportances not computed: {why}" if why else ""))
+          f"{out / 'report.html'} (opens in a browser), {out / 'report.png'}"
+          + (f"\nimportances not computed: {why}" if why else ""))
     return 0
 
 

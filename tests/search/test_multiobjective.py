@@ -113,3 +113,17 @@ def test_multi_objective_search_marks_the_front_and_a_warm_start_reuses_it(ray2,
     rows2 = pd.read_parquet(tmp_path / "results" / "trials.parquet", filters=[("experiment", "==", "mo2")])
     assert len(rows2) == 1  # only the new trial ran
     assert runner.Experiment.load(exp2).warm_start == "mo"
+    # the report: the front in Markdown and in a self-contained HTML page, also from the tables
+    # alone once the run folder is gone
+    import shutil
+
+    from search.report import main as report_main
+
+    assert report_main(["mo", "--experiments-dir", str(tmp_path / "runs")]) == 0
+    page = (exp_dir / "report" / "report.html").read_text()
+    assert "<h2>Pareto front</h2>" in page and "data:image/png;base64," in page
+    assert "Caveat" in (exp_dir / "report" / "report.md").read_text() or "Not computed" in page
+    shutil.rmtree(tmp_path / "runs")
+    assert report_main(["mo", "--experiments-dir", str(tmp_path / "runs"), "--results-dir",
+                        str(tmp_path / "results"), "--out", str(tmp_path / "rep")]) == 0
+    assert "Pareto front" in (tmp_path / "rep" / "report.md").read_text()
