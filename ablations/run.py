@@ -47,11 +47,11 @@ def plan(names: list[str], preset: str, seeds: int,
     unknown = [n for n in names if n != "all" and n not in specs]
     if unknown:
         raise KeyError(f"unknown spec(s) {unknown}; known: {', '.join(specs)}")
-    chosen = list(specs) if "all" in names else names
+    pre = presets()[preset]
+    chosen = (pre.extras.specs or list(specs)) if "all" in names else names
     if "train.seed" in (user or {}):  # each run's seed is its index: a --set seed would be overruled
         raise ValueError("--set train.seed: every spec runs seeds 0..N-1 (N = --seeds); "
                          "drop train.seed from --set")
-    pre = presets()[preset]
     base = {**pre.overrides, **(user or {})}
     resolved = {}
     for name in chosen:

@@ -7,6 +7,7 @@ baseline would be worse than none.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class RunPreset:
 
     seeds: int = 3
     rescale: bool = False
+    config: str | None = None  # a saved config (repo-relative), e.g. a search's best: the base
+    specs: list[str] | None = None  # the specs `all` means here (default: every spec)
 
 
 @dataclass
@@ -54,8 +57,23 @@ def load_spec(path: Path) -> Spec:
 
 
 def presets() -> dict[str, Any]:
-    """``ablations/presets/*.yaml``: name -> Overlay (``extras`` a :class:`RunPreset`)."""
-    return overlays(PRESET_DIR, RunPreset)
+    """``ablations/presets/*.yaml``: name -> Overlay (``extras`` a :class:`RunPreset`). A
+    preset with ``config`` starts from that saved config's values (where they differ from the
+    defaults, less where it ran: data.db, device, threads), then its own overrides."""
+    out = {}
+    for name, ov in overlays(PRESET_DIR, RunPreset).items():
+        if ov.extras.config:
+            path = Path(__file__).resolve().parents[1] / ov.extras.config
+            try:
+                saved = Config.load(path).flat()
+            except (OSError, ValueError, KeyError) as exc:
+                raise ValueError(f"{ov.source}: config {ov.extras.config}: {exc}") from exc
+            default = Config().flat()
+            base = {k: v for k, v in saved.items() if v != default[k]
+                    and k not in ("data.db", "train.device", "train.num_threads", "train.seed")}
+            ov = dataclasses.replace(ov, overrides={**base, **ov.overrides})
+        out[name] = ov
+    return out
 
 
 def load_specs(spec_dir: Path = SPEC_DIR) -> dict[str, Spec]:

@@ -176,7 +176,17 @@ def write_table(rows: pd.DataFrame, study: Study, out_dir: Path, wall_s: float |
     mean = mean_spectrum_baseline(base_cfg)
     md = table.markdown(summary, mean)
     todo = missing(study, rows)
+    from ablations.specs import presets
+
+    about = presets()[study.preset].description if study.preset in presets() else ""
     header = (f"# Table 1 — preset `{study.preset}`, experiment `{study.name}`\n\n"
+              + (f"{' '.join(about.split())}\n\n" if about else "")
+              + f"Baseline: {base_cfg.model.tensor_product} tensor product, m0/m1/m2 = "
+              f"{base_cfg.model.m0}/{base_cfg.model.m1}/{base_cfg.model.m2}, {base_cfg.model.num_layers} "
+              f"layers, {base_cfg.train.epochs} epochs. Totals (every row, the mean spectrum too) use the "
+              f"baseline's derivative weights λ∇ = {t.lambda_grad:g}, λ∇² = {t.lambda_curv:g} on this "
+              f"data's grid and axis ({base_cfg.data.energy_axis}, normalization "
+              f"{base_cfg.data.normalization}).\n\n"
               f"Command: `{study.command}`\n\n"
               + (f"This piece's wall time: {wall_s / 60:.1f} min on this machine.\n\n" if wall_s else "")
               + f"Rows: {len(done)} of {len(study.configs)} (spec, seed) runs finished; "
