@@ -11,7 +11,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from ray.tune.search.optuna import OptunaSearch
 
 from search import runner
-from search.spaces import get_space
+from search.spaces import get_space, search_space
 from search.trainable import OBJECTIVE
 
 
@@ -22,8 +22,8 @@ class SpaceFn:
     before ``--resume``, which unpickles this) cannot change what the remaining trials draw.
     """
 
-    def __init__(self, name: str) -> None:
-        self.name, self.space = name, get_space(name)
+    def __init__(self, name: str, base: dict[str, Any] | None = None) -> None:
+        self.name, self.space = name, search_space(name, base or {})
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         space = getattr(self, "space", None) or get_space(self.name)  # pickled before it was held
@@ -75,7 +75,7 @@ def make_searcher(exp: runner.Experiment, storage: Any, enqueue: list[dict[str, 
                                          group=True)
     metric: Any = objectives if len(objectives) > 1 else OBJECTIVE
     mode: Any = ["min"] * len(objectives) if len(objectives) > 1 else "min"
-    return ResumableOptunaSearch(space=SpaceFn(exp.space or ""), metric=metric, mode=mode,
+    return ResumableOptunaSearch(space=SpaceFn(exp.space or "", exp.base), metric=metric, mode=mode,
                                  sampler=sampler, study_name=exp.name, storage=storage,
                                  points_to_evaluate=enqueue or None)
 

@@ -27,7 +27,7 @@ from search.optuna_setup import close_orphans, make_scheduler, make_searcher, ma
 from search.results import read_table
 from search.resume import check as check_resume
 from search.resume import journal_path
-from search.spaces import describe_spaces, get_space
+from search.spaces import bounded, describe_spaces, get_space, search_space
 from search.trainable import OBJECTIVE
 from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set, positive_int
 from xane3.config import Config
@@ -81,6 +81,9 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
                                  "and its stopped trials would enter the front half-trained")
             scheduler = "none"
         base = runner.base_overrides(preset, data, max_epochs, seed, extra)
+        caps = bounded(get_space(space), base)[1]
+        if caps:
+            print(f"the {preset} preset bounds what the space draws: " + "; ".join(caps))
         shadowed = {k: v for k, v in base.items() if k in sampled}
         if shadowed:
             print(f"space {space!r} samples these, not the base values: "
@@ -131,7 +134,8 @@ def warm(exp: runner.Experiment, store: Any, source: str) -> None:
     rows = read_table(exp.results_dir, exp.tables[0], source)
     if rows.empty:
         raise FileNotFoundError(f"--warm-start {source}: no trials of that experiment in {exp.results_dir}")
-    added, skipped = seed_study(store, exp.name, get_space(exp.space or ""), rows, exp.base, source)
+    added, skipped = seed_study(store, exp.name, search_space(exp.space or "", exp.base), rows, exp.base,
+                                source)
     print(f"warm start: {added} of {len(rows)} trials of {source} seed the study"
           + "".join(f"\n  {n} left out: {why}" for why, n in skipped.items()))
 

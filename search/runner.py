@@ -173,7 +173,8 @@ def concurrency(trials: int, gpus_per_trial: float, cpus_per_trial: float) -> in
 def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: float,
             cpus_per_trial: float, max_concurrent: int, search_alg: Any = None,
             scheduler: Any = None, param_space: dict[str, Any] | None = None,
-            num_samples: int = 1, verbose: int = 1, tune_name: str = "tune") -> Any:
+            num_samples: int = 1, verbose: int = 1, tune_name: str = "tune",
+            n_trials: int | None = None) -> Any:
     """Run (or resume) the Tune experiment in ``exp_dir/<tune_name>``; returns Tune's ResultGrid."""
     from ray import tune
 
@@ -198,7 +199,7 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
             param_space=param_space or {},
             run_config=tune.RunConfig(
                 name=tune_name, storage_path=str(exp_dir), verbose=verbose,
-                callbacks=[writer, CostEstimate(num_samples, exp.max_epochs, max_concurrent)],
+                callbacks=[writer, CostEstimate(n_trials or num_samples, exp.max_epochs, max_concurrent)],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=0)))
     # the Parquet tables replace Tune's result.json files: do not warn that they are missing
@@ -288,7 +289,7 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
         execute(exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
                 max_concurrent=concurrency(len(specs), gpt, cpus_per_trial),
                 param_space={"spec": tune.grid_search(specs)}, verbose=verbose,
-                tune_name=piece or "tune")
+                tune_name=piece or "tune", n_trials=len(specs))
     finally:
         if started:
             import ray

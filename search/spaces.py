@@ -20,6 +20,7 @@ parameter without sampling.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +156,38 @@ class Space:
             out |= set(self(trial))
             study.tell(trial, 0.0)
         return out
+
+
+SIZE_KEYS = ("model.m0", "model.m1", "model.m2", "model.num_layers", "model.n_gaussians",
+             "model.num_radial", "model.radial_hidden", "model.readout_hidden")
+
+
+def bounded(space: Space, base: Overrides, factor: int = 2) -> tuple[Space, list[str]]:
+    """``space`` with each size it draws capped at ``factor`` x the value a reduced preset
+    (``base``) sets: ``--preset tiny`` must not draw paper-size models that take 50x its epoch.
+    Returns the space and one line per cap (none when ``base`` sets no size)."""
+    params, notes = [], []
+    for p in space.params:
+        limit = base.get(p.name)
+        if p.name not in SIZE_KEYS or limit is None or not p.drawn:
+            params.append(p)
+            continue
+        cap = factor * int(limit)
+        if p.kind == "categorical":
+            keep = tuple(c for c in p.choices if c <= cap) or (min(p.choices),)
+            if keep != p.choices:
+                notes.append(f"{p.name} <= {max(keep)} (the space goes to {max(p.choices)})")
+            p = dataclasses.replace(p, choices=keep)
+        elif p.high > cap:
+            notes.append(f"{p.name} <= {max(cap, int(p.low))} (the space goes to {p.high:g})")
+            p = dataclasses.replace(p, high=float(max(cap, p.low)))
+        params.append(p)
+    return dataclasses.replace(space, params=tuple(params)), notes
+
+
+def search_space(name: str, base: Overrides) -> Space:
+    """The space a search with ``base`` (its preset and --set) draws from: see :func:`bounded`."""
+    return bounded(get_space(name), base)[0]
 
 
 @functools.cache

@@ -32,11 +32,16 @@ log = logging.getLogger(__name__)
 
 
 class CostEstimate(Callback):
-    """Prints, once, what the first trial's first epoch implies for the whole experiment."""
+    """What the experiment will cost: from the first epoch once, then re-projected from the
+    trials that finished whenever the projection moves by more than a quarter (trials of a
+    space differ in size, so the first epoch alone can be far off)."""
 
     def __init__(self, trials: int, epochs: int, parallel: int) -> None:
         self.trials, self.epochs, self.parallel = trials, epochs, max(parallel, 1)
         self.done = False
+        self.started = time.time()
+        self.finished: list[float] = []  # wall seconds of each finished trial
+        self.said: float | None = None
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         t = result.get("epoch_time_s")
@@ -44,9 +49,23 @@ class CostEstimate(Callback):
             return
         self.done = True
         hours = self.trials * self.epochs * float(t) / self.parallel / 3600
+        self.said = hours
         print(f"cost estimate: the first epoch took {t:.0f} s, so {self.trials} trial(s) x {self.epochs} "
-              f"epoch(s), {self.parallel} at a time, take up to ~{hours:.1f} h (early-stopped trials "
-              "and other sizes change it)", flush=True)
+              f"epoch(s), {self.parallel} at a time, take ~{hours:.2f} h (a first guess: trials of "
+              "other sizes change it; re-estimated as trials finish)", flush=True)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        start = (trial.last_result or {}).get("started_at")
+        self.finished.append(time.time() - start if start else 0.0)
+        left = self.trials - len(self.finished)
+        if left <= 0 or not self.said:
+            return
+        per = sum(self.finished) / len(self.finished)
+        total = (time.time() - self.started + left * per / self.parallel) / 3600
+        if abs(total - self.said) > 0.25 * self.said:
+            self.said = total
+            print(f"cost estimate: {len(self.finished)} trial(s) took {per / 60:.1f} min on average; "
+                  f"the experiment now projects to ~{total:.2f} h in all ({left} to go)", flush=True)
 
 
 class TableWriter(Callback):

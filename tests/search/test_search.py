@@ -112,6 +112,8 @@ def test_search_on_cpu_writes_tables(ray8, tmp_path, small_real_db):
     assert (trials["device"] == "cpu").all() and (trials["gpu_ids"] == "").all()
     assert trials["git_commit"].str.len().gt(0).all()
     assert trials["wall_time_s"].gt(0).all()
+    # a trial ASHA stopped ran an epoch: its size and best epoch are known (were NaN)
+    assert trials["n_parameters"].gt(0).all() and trials["best_epoch"].notna().all()
     for key in ("train.lr", "train.weight_decay", "train.batch_size", "model.m0", "data.db"):
         assert key in trials.columns and trials[key].notna().all()
     done = trials[trials["status"] == "completed"]
@@ -294,4 +296,4 @@ def test_cost_estimate_from_the_first_epoch(capsys):
     est.on_trial_result(0, [], None, {"epoch_time_s": 300.0})
     est.on_trial_result(0, [], None, {"epoch_time_s": 10.0})
     out = capsys.readouterr().out
-    assert out.count("cost estimate") == 1 and "~1.0 h" in out
+    assert out.count("cost estimate") == 1 and "~1.00 h" in out
