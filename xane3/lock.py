@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,10 +50,11 @@ def _open(lock: Path) -> tuple[int, bool] | None:
             return None
 
 
-def acquire(lock: Path, holder: str, name: str | Path | None = None) -> Path:
+def acquire(lock: Path, holder: str, name: str | Path | None = None, quiet: bool = False) -> Path:
     """Take the lock file ``lock`` for this process; FileExistsError naming the holding process
     (what ``holder`` describes) if another live one has it. ``name``: what messages call the
-    locked thing (default: the lock's folder). Taking it again in the holding process is a no-op."""
+    locked thing (default: the lock's folder); ``quiet``: a takeover is the caller's to say.
+    Taking it again in the holding process is a no-op."""
     lock = Path(lock).absolute()
     name = lock.parent if name is None else name
     if str(lock) in _held and _held[str(lock)][0] == os.getpid():
@@ -79,8 +81,8 @@ def acquire(lock: Path, holder: str, name: str | Path | None = None) -> Path:
         if pid and pid != os.getpid() and _alive(pid):
             os.close(fd)
             raise FileExistsError(f"{name} is in use by process {pid} ({holder})")
-        if existed:
-            print(f"{name}: taking over the lock of process {pid or '?'}, which is gone")
+        if existed and not quiet:
+            print(f"{name}: taking over the lock of process {pid or '?'}, which is gone", file=sys.stderr)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         _held[str(lock)] = (os.getpid(), fd)
@@ -96,10 +98,10 @@ def claim(folder: Path, holder: str) -> Path:
 
 
 @contextmanager
-def held(lock: Path, holder: str, name: str | Path | None = None) -> Iterator[Path]:
+def held(lock: Path, holder: str, name: str | Path | None = None, quiet: bool = False) -> Iterator[Path]:
     """``acquire`` for the ``with`` block; a lock this process already holds stays held after."""
     mine = str(Path(lock).absolute()) in _held
-    path = acquire(lock, holder, name)
+    path = acquire(lock, holder, name, quiet)
     try:
         yield path
     finally:

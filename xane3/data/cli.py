@@ -82,6 +82,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report: IngestReport = ingest(sources, args.db, grid, progress=not args.quiet,
                                       total=len(sources))
+    except FileExistsError as exc:  # another ingest holds DB.lock: its new DB is not ours to drop
+        raise SystemExit(f"error: {exc}") from None
     except (ValueError, OSError, sqlite3.OperationalError) as exc:  # foreign DB, lock, disk
         if "locked" in str(exc):
             raise SystemExit(f"error: {args.db}: locked by another writer (another ingest?); "

@@ -20,13 +20,10 @@ Schema (also in the README):
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +35,13 @@ from ase.db import connect
 from ase.db.core import reserved_keys
 from tqdm.auto import tqdm
 
+from xane3 import lock
+from xane3.data.dbfile import SCHEMA, WRITER, check_db, lock_path
 from xane3.data.identity import structure_id
 from xane3.data.normalize import default_grid, normalize_record
 from xane3.data.readers.structures import validate_structure
 from xane3.data.record import SpectrumRecord
 
-SCHEMA = "xane3-spectra/1"
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -146,21 +144,24 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
     A row is keyed on its ``source``: re-ingesting replaces it, never duplicates.
     A source or record that fails (unreadable, no structure, overlapping atoms, no
     absorber, cannot be normalised) is skipped and listed with its reason.
-    A DB written on another grid is refused (its rows could not be mixed).
+    A DB written on another grid is refused (its rows could not be mixed). One ingest at a
+    time writes a DB (``DB.lock``); a killed one's lock is taken over and its journal rolled back.
     """
     grid = default_grid() if grid is None else np.asarray(grid, dtype=float)
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     report = IngestReport(str(db_path))
-    lock = Path(f"{db_path}.lock")
-    if lock.exists():  # ase waits forever on a lock file a killed writer left behind
-        raise FileExistsError(f"{lock} exists: another process is writing {db_path.name}, or a killed "
-                              "run left it behind (delete it if nothing else writes this DB)")
-    check_db(db_path, writing=True)  # never append into another tool's (or a corrupt) file
-    db = connect(str(db_path), type="db")
+    with lock.held(lock_path(db_path), WRITER, db_path):  # one writer; a killed one's is taken over
+        check_db(db_path, writing=True)  # never append into another tool's (or a corrupt) file
+        _write_rows(connect(str(db_path), type="db", use_lock_file=False), items, grid, report,
+                    progress, total)
+    return report
+
+
+def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: bool, total: int | None) -> None:
     meta = dict(db.metadata)
     if "grid" in meta and not np.allclose(meta["grid"], _grid_spec(grid)):
-        raise ValueError(f"{db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
+        raise ValueError(f"{report.db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
     if "grid" not in meta:
         db.metadata = {**meta, "grid": _grid_spec(grid), "schema": SCHEMA}
     existing = {row.source: (row.id, set(row.key_value_pairs))
@@ -189,39 +190,6 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
                     db.update(old[0], atoms=atoms, delete_keys=sorted(old[1] - set(kvp)), data=data, **kvp)
                     existing[kvp["source"]] = (old[0], set(kvp))
                     report.replaced += 1
-    return report
-
-
-def check_db(db_path: str | Path, writing: bool = False) -> Path:
-    """The path of an existing xane3 DB, checked read-only; a new file only when ``writing``.
-
-    ASE's connect() creates its tables in any SQLite file it opens, so a foreign or corrupt
-    file is looked at through a read-only SQLite connection first: it must carry this
-    project's schema marker, or it is refused with a one-line reason and left untouched.
-    """
-    path = Path(db_path)
-    if not path.exists():
-        if writing:
-            return path
-        raise FileNotFoundError(f"{path}: no such database")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    try:
-        with closing(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)) as con:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            meta = {}
-            if "information" in tables:
-                row = con.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
-                meta = json.loads(row[0]) if row else {}
-    except (sqlite3.DatabaseError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable SQLite database ({exc})") from None
-    if "systems" not in tables:
-        raise ValueError(f"{path}: an SQLite file but not an ASE database (no 'systems' table); "
-                         "left untouched")
-    if meta.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: an ASE database not written by `python -m xane3.data ingest` "
-                         f"(schema {meta.get('schema')!r}, expected {SCHEMA!r}); left untouched")
-    return path
 
 
 def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]:
