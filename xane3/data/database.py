@@ -119,7 +119,9 @@ def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[s
     """(atoms, key_value_pairs, data) for one record; raises ValueError naming the file."""
     if record.atoms is None:
         raise ValueError(f"{record.source}: no structure: a spectrum without one cannot be ingested")
-    validate_structure(record.atoms, record.source, record.absorbers, record.absorber_z)
+    # a fault of the structure is named by its own file (XANESNET's .xyz), not the spectrum's
+    validate_structure(record.atoms, record.meta.get("structure_file") or record.source,
+                       record.absorbers, record.absorber_z)
     norm = normalize_record(record, grid)
     atoms = record.atoms.copy()
     atoms.calc = None
