@@ -312,3 +312,34 @@ def test_an_ingest_killed_mid_write_is_recovered_and_its_lock_taken_over(first, 
     assert json.loads(out.out)["rows"] == 3 + (first == "ingest")  # none of the killed run's rows
     assert ("rolled back" in out.err and len(out.err.splitlines()) == 1) == (first == "info")
     assert not journal.exists() and lock_left and not Path(f"{db}.lock").exists()
+
+
+def test_a_copied_folder_is_not_stored_twice(tmp_path, capsys) -> None:
+    """Issue 31: rows were keyed on the path, so the same spectra ingested from a copied folder
+    were stored twice (400 rows for 200 structures) and a random split put copies on both sides."""
+    import shutil
+
+    from xane3.data.readers.xanesnet import xanesnet_pairs
+
+    first = tmp_path / "first"
+    for sub in ("xyz", "xanes"):
+        (first / sub).mkdir(parents=True)
+    for x, s in xanesnet_pairs(XANESNET, 5):
+        shutil.copy(x, first / "xyz")
+        shutil.copy(s, first / "xanes")
+    copy = tmp_path / "copy"
+    shutil.copytree(first, copy)
+    db = tmp_path / "x.db"
+    assert main(["ingest", "--xanesnet", str(first), "--db", str(db), "--no-progress"]) == 0
+    with connect(str(db)) as con:  # a DB written before rows carried their spectrum_id
+        for row in con.select():
+            con.update(row.id, delete_keys=["spectrum_id"])
+    capsys.readouterr()
+    assert main(["ingest", "--xanesnet", str(copy), "--db", str(db), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    name = sorted((first / "xanes").iterdir())[0].name
+    assert "0 added, 0 replaced, 0 skipped, 5 duplicates skipped" in out
+    assert f"{copy / 'xanes' / name} = {first / 'xanes' / name}" in out
+    assert len(list(iter_rows(db))) == 5 and summarize(db)["structures"] == 5
+    assert main(["ingest", "--xanesnet", str(first), "--db", str(db), "--no-progress", "--strict"]) == 0
+    assert "0 added, 5 replaced, 0 skipped" in capsys.readouterr().out  # its own files: replaced

@@ -10,7 +10,9 @@ Schema (also in the README):
   ``data.energy_axis``) can be built from the DB, not only the stored one.
 - key-value pairs: ``e0`` (absolute eV), ``e0_kind`` (fermi | inflection),
   ``edge_step``, ``absorber_z``, ``n_absorbers``, ``source`` (the file; the
-  re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc) and,
+  re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc),
+  ``spectrum_id`` (hash of structure_id, absorbers and raw spectrum: a spectrum already
+  stored from another file is skipped as a duplicate; computed on read for older rows) and,
   when the reader knows them, ``parent``, ``phase``, ``facet``, ``site_kind``,
   ``code``, ``convolved`` and other scalar metadata. ASE forbids None values,
   reserved names and strings that read as numbers: None is dropped, keys are
@@ -37,7 +39,7 @@ from tqdm.auto import tqdm
 
 from xane3 import lock
 from xane3.data.dbfile import SCHEMA, WRITER, check_db, lock_path
-from xane3.data.identity import structure_id
+from xane3.data.identity import spectrum_id, structure_id
 from xane3.data.normalize import default_grid, normalize_record
 from xane3.data.readers.structures import validate_structure
 from xane3.data.record import SpectrumRecord
@@ -94,14 +96,19 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (source, stored source)
 
     @property
     def written(self) -> int:
         return self.added + self.replaced
 
     def summary(self) -> str:
-        lines = [f"{self.db_path}: {self.added} added, {self.replaced} replaced, {len(self.skipped)} skipped"]
+        dups = f", {len(self.duplicates)} duplicates skipped" if self.duplicates else ""
+        lines = [f"{self.db_path}: {self.added} added, {self.replaced} replaced, {len(self.skipped)} skipped{dups}"]
         lines += [f"  skipped {src}: {reason}" for src, reason in self.skipped]
+        if self.duplicates:
+            lines.append("  duplicates (the same structure and spectrum as a stored row, from another file), e.g.:")
+            lines += [f"    {src} = {first}" for src, first in self.duplicates[:3]]
         return "\n".join(lines)
 
 
@@ -132,6 +139,7 @@ def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[s
         **scalars, "e0": norm.e0, "e0_kind": norm.e0_kind, "edge_step": norm.edge_step,
         "absorber_z": int(record.absorber_z), "n_absorbers": len(record.absorbers),
         "source": source_key(record.source), "structure_id": structure_id(atoms)})
+    kvp["spectrum_id"] = spectrum_id(kvp["structure_id"], record.absorbers, record.energy, record.mu)
     data = {"energy": norm.energy, "spectrum": norm.spectrum, "mask": norm.mask,
             "absorbers": np.asarray(record.absorbers, dtype=np.int64), "meta": extra,
             "raw_energy": np.asarray(record.energy, dtype=np.float64),
@@ -143,7 +151,8 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
            progress: bool = True, total: int | None = None) -> IngestReport:
     """Normalise and store records (or lazily read Sources) in ``db_path``.
 
-    A row is keyed on its ``source``: re-ingesting replaces it, never duplicates.
+    A row is keyed on its ``source``: re-ingesting replaces it, never duplicates; a spectrum
+    already stored from another file (a copied or moved folder) is skipped and counted.
     A source or record that fails (unreadable, no structure, overlapping atoms, no
     absorber, cannot be normalised) is skipped and listed with its reason.
     A DB written on another grid is refused (its rows could not be mixed). One ingest at a
@@ -166,8 +175,10 @@ def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: boo
         raise ValueError(f"{report.db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
     if "grid" not in meta:
         db.metadata = {**meta, "grid": _grid_spec(grid), "schema": SCHEMA}
-    existing = {row.source: (row.id, set(row.key_value_pairs))
-                for row in db.select(include_data=False) if "source" in row}
+    rows = [row for row in db.select(include_data=False) if "source" in row]
+    existing = {row.source: (row.id, set(row.key_value_pairs)) for row in rows}
+    stored = {stored_spectrum_id(row.key_value_pairs, None if "spectrum_id" in row else db.get(id=row.id).data):
+              row.source for row in rows}  # older rows: computed from their data
     with db:  # one transaction: fast for thousands of rows
         for item in tqdm(items, total=total, disable=not progress, desc="ingest", unit="file"):
             if isinstance(item, Source):
@@ -184,6 +195,10 @@ def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: boo
                 except Exception as exc:
                     report.skipped.append((str(rec.source), f"{type(exc).__name__}: {exc}"))
                     continue
+                first = stored.setdefault(kvp["spectrum_id"], kvp["source"])
+                if first != kvp["source"]:
+                    report.duplicates.append((str(rec.source), first))
+                    continue
                 old = existing.get(kvp["source"])
                 if old is None:
                     existing[kvp["source"]] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
@@ -194,6 +209,16 @@ def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: boo
                     report.replaced += 1
 
 
+def stored_spectrum_id(kvp: dict[str, Any], data: dict[str, Any] | None) -> str:
+    """A row's ``spectrum_id``, computed from its data for rows written before it was stored."""
+    if "spectrum_id" in kvp:
+        return str(kvp["spectrum_id"])
+    data = data or {}
+    raw = "raw_energy" in data  # older still: only the normalised spectrum
+    return spectrum_id(kvp["structure_id"], data["absorbers"], data["raw_energy" if raw else "energy"],
+                       data["raw_mu" if raw else "spectrum"])
+
+
 def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]:
     """Plain dicts per row: id, atoms, energy, spectrum, mask, absorbers, meta, and
     every key-value pair; ``selection`` is passed to ``db.select`` (e.g. code="feff")."""
@@ -201,7 +226,7 @@ def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]
     db = connect(str(db_path), type="db")
     for row in db.select(**selection):
         data = row.data
-        yield {"id": row.id, "atoms": row.toatoms(),
+        yield {"id": row.id, "atoms": row.toatoms(), "spectrum_id": stored_spectrum_id(row.key_value_pairs, data),
                "energy": np.asarray(data["energy"], float), "spectrum": np.asarray(data["spectrum"], float),
                "mask": np.asarray(data["mask"], bool), "absorbers": [int(a) for a in data["absorbers"]],
                "meta": dict(data.get("meta", {})), **row.key_value_pairs}
