@@ -343,3 +343,8 @@ def test_a_copied_folder_is_not_stored_twice(tmp_path, capsys) -> None:
     assert len(list(iter_rows(db))) == 5 and summarize(db)["structures"] == 5
     assert main(["ingest", "--xanesnet", str(first), "--db", str(db), "--no-progress", "--strict"]) == 0
     assert "0 added, 5 replaced, 0 skipped" in capsys.readouterr().out  # its own files: replaced
+    changed = first / "xanes" / name  # edited: the copy's file of that name is no longer the stored one
+    head, last = changed.read_text().rstrip("\n").rsplit("\n", 1)
+    changed.write_text(f"{head}\n{last.split()[0]} {1.001 * float(last.split()[1]):.7E}\n")
+    assert main(["ingest", "--xanesnet", str(first), str(copy), "--db", str(db), "--no-progress"]) == 0
+    assert "1 added, 5 replaced, 0 skipped, 4 duplicates skipped" in capsys.readouterr().out

@@ -177,8 +177,9 @@ def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: boo
         db.metadata = {**meta, "grid": _grid_spec(grid), "schema": SCHEMA}
     rows = [row for row in db.select(include_data=False) if "source" in row]
     existing = {row.source: (row.id, set(row.key_value_pairs)) for row in rows}
-    stored = {stored_spectrum_id(row.key_value_pairs, None if "spectrum_id" in row else db.get(id=row.id).data):
-              row.source for row in rows}  # older rows: computed from their data
+    sid = {row.source: stored_spectrum_id(row.key_value_pairs, None if "spectrum_id" in row
+                                          else db.get(id=row.id).data) for row in rows}  # older rows: from data
+    stored = {s: src for src, s in sid.items()}  # spectrum_id -> the source holding it
     with db:  # one transaction: fast for thousands of rows
         for item in tqdm(items, total=total, disable=not progress, desc="ingest", unit="file"):
             if isinstance(item, Source):
@@ -195,17 +196,21 @@ def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: boo
                 except Exception as exc:
                     report.skipped.append((str(rec.source), f"{type(exc).__name__}: {exc}"))
                     continue
-                first = stored.setdefault(kvp["spectrum_id"], kvp["source"])
-                if first != kvp["source"]:
+                src, new = kvp["source"], kvp["spectrum_id"]
+                first = stored.setdefault(new, src)
+                if first != src:
                     report.duplicates.append((str(rec.source), first))
                     continue
-                old = existing.get(kvp["source"])
+                if sid.get(src) not in (None, new) and stored.get(sid[src]) == src:
+                    del stored[sid[src]]  # a changed file no longer holds its old spectrum
+                sid[src] = new
+                old = existing.get(src)
                 if old is None:
-                    existing[kvp["source"]] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
+                    existing[src] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
                     report.added += 1
                 else:  # in place: ase's delete() vacuums the whole file on every call
                     db.update(old[0], atoms=atoms, delete_keys=sorted(old[1] - set(kvp)), data=data, **kvp)
-                    existing[kvp["source"]] = (old[0], set(kvp))
+                    existing[src] = (old[0], set(kvp))
                     report.replaced += 1
 
 
