@@ -39,14 +39,29 @@ def claim(exp_dir: Path) -> Path:
 
 
 def _key() -> bytes:
+    """The per-user key, made once: written whole under a temporary name and linked into place,
+    so processes starting together never see a partial key and all keep the first one linked."""
     home = Path(os.environ.get("XANE3_CONFIG_DIR", Path.home() / ".config" / "xane3"))
     path = home / "key"
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        tmp = home / f".key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process linked its key first: that one is the key
+        finally:
+            tmp.unlink()
+    key = path.read_text().strip()
+    if not key:
+        raise ValueError(f"{path}: the signing key is empty; delete it and sign your experiments again "
+                         "(python -m search.trust DIR)")
+    return key.encode()
 
 
 def _mac(where: Path, nonce: str) -> str:

@@ -10,7 +10,7 @@ from conftest import REPO
 LAYERS = [
     ("base", ["xane3/objective.py", "xane3/atomic.py", "xane3/config.py", "xane3/overlays.py",
               "xane3/provenance.py", "xane3/rayenv.py", "xane3/broadening.py",
-              "xane3/cli_common.py", "xane3/coerce.py"]),
+              "xane3/cli_common.py", "xane3/coerce.py", "xane3/lock.py"]),
     ("data", ["xane3/data/"]),
     ("model", ["xane3/model/"]),
     ("train", ["xane3/train/", "xane3/baseline.py"]),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from ase.data import chemical_symbols
 
 from xane3.atomic import atomic_path, write_parquet_atomic, write_text_atomic
 from xane3.baseline import dataset_e0s, dataset_mean_spectrum
@@ -51,7 +52,6 @@ class EvalData:
     baseline_e0: float
     note: str
     split: str
-
 
 
 def load_eval_data(model: torch.nn.Module, db: str | None, split: str | None) -> EvalData:
@@ -149,12 +149,28 @@ def breakdown(df: pd.DataFrame, lg: float, lc: float) -> pd.DataFrame:
                 for value, g in d.groupby(d[label].astype(str), sort=True):
                     rows.append({"predictor": pred, "group_by": label, "group": value,
                                  **summarize(g, lg, lc)})
+        if "unseen_elements" in d and (d["unseen_elements"] != "").any():  # apart: predict refuses them
+            for value, g in d.groupby(np.where(d["unseen_elements"] == "", "seen", "unseen"), sort=True):
+                rows.append({"predictor": pred, "group_by": "elements", "group": f"{value} in training",
+                             **summarize(g, lg, lc)})
     return pd.DataFrame(rows)
+
+
+def unseen_elements(ds: XASDataset, idx: list[int], seen: frozenset[int] | None) -> list[str]:
+    """Per spectrum, the elements the checkpoint never saw in training ("" if none); said on
+    stderr, since ``predict`` refuses such structures and their scores mean little."""
+    zs = [set(map(int, ds.atoms[ds.samples[i].graph].numbers)) - seen if seen else set() for i in idx]
+    if any(zs):
+        names = ", ".join(chemical_symbols[z] for z in sorted(set().union(*zs)))
+        print(f"warning: {sum(map(bool, zs))} of {len(idx)} spectra contain elements the checkpoint never "
+              f"saw in training ({names}); predict refuses such structures: they are scored apart too "
+              "(summary group_by 'elements')", file=sys.stderr)
+    return [", ".join(chemical_symbols[z] for z in sorted(u)) for u in zs]
 
 
 def format_table(summary: pd.DataFrame) -> str:
     cols = [c for c in TABLE_COLS if c in summary]
-    order = {k: i for i, k in enumerate(("all", *LABELS))}
+    order = {k: i for i, k in enumerate(("all", "elements", *LABELS))}
     preds = {k: i for i, k in enumerate(dict.fromkeys(summary["predictor"]))}
     # model and baseline of one group on adjacent rows, so they read side by side
     summary = summary.sort_values(["group_by", "group", "predictor"], key=lambda c: c.map(
@@ -226,6 +242,7 @@ def evaluate_checkpoint(checkpoint: str | Path | None, out: str | Path, db: str 
     labels = pd.DataFrame([{"sample": i, "structure_id": ds.samples[i].meta.get("structure_id"),
                             "source": str(ds.samples[i].meta.get("source", "")),
                             **{lab: ds.samples[i].meta.get(lab) for lab in LABELS}} for i in idx])
+    labels["unseen_elements"] = unseen_elements(ds, idx, md.elements)
     df = pd.concat([labels, metrics_table(ds.energy, pred, ref, mask, e0_pred, e0_ref)], axis=1)
     base_df = pd.concat([labels, metrics_table(ds.energy, base, ref, mask,
                                                np.full(len(idx), data.baseline_e0), e0_ref)], axis=1)

@@ -41,6 +41,7 @@ from xane3.atomic import write_text_atomic
 from xane3.broadening import broaden_prediction, broadening_arg
 from xane3.calibration import read_scale
 from xane3.cli_common import add_device, add_model_source, add_no_plots, positive_int
+from xane3.data.readers.structures import MAX_ATOMS
 from xane3.predict_inputs import (
     check_elements,
     check_physical,
@@ -83,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-format", metavar="FMT",
                    help="input reader: an ASE format name, or xanesnet (Z x y z rows); default: "
                         "by file extension and content")
+    p.add_argument("--max-atoms", type=positive_int, metavar="N",
+                   help="refuse structures of more atoms, before parsing where the file says how "
+                        f"many (default: {MAX_ATOMS:,}; training structures have a few hundred)")
     p.add_argument("--allow-unseen-elements", action="store_true",
                    help="predict even if a structure holds elements absent from the training data")
     p.add_argument("--allow-unphysical", action="store_true",
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, stem in tqdm(list(zip(paths, unique_stems(paths))), desc="structures", unit="structure",
                            disable=len(paths) < 2):
         try:
-            atoms = read_input(path, args.read_format)
+            atoms = read_input(path, args.read_format, args.max_atoms)
             sites = args.sites
             if xanesnet and sites is None and args.site_group is None:
                 at0 = origin_site(atoms, z_abs)

@@ -104,20 +104,24 @@ def expand_inputs(items: list[str]) -> list[Path]:
     return out
 
 
-def read_input(path: Path, read_format: str | None) -> Atoms:
-    """XANESNET xyz (Z in the first column) or anything ASE reads; errors name the file."""
-    from xane3.data.readers.structures import read_structure
+def read_input(path: Path, read_format: str | None, max_atoms: int | None = None) -> Atoms:
+    """XANESNET xyz (Z in the first column) or anything ASE reads; errors name the file. More
+    than ``max_atoms`` (default: the readers' MAX_ATOMS) are refused, before parsing where the
+    format says how many."""
+    from xane3.data.readers.structures import MAX_ATOMS, StructureError, read_structure
     from xane3.data.readers.xanesnet import XanesnetError, is_xanesnet_xyz, read_xanesnet_xyz
 
-    if read_format == "xanesnet" or (read_format is None and path.suffix.lower() == ".xyz"
-                                     and is_xanesnet_xyz(path)):
-        if not path.is_file():
-            raise PredictError(f"{path}: no such structure file")
-        try:
-            return read_xanesnet_xyz(path)
-        except XanesnetError as exc:
-            raise PredictError(str(exc)) from exc
-    return read_structure(path, format=read_format)
+    limit = MAX_ATOMS if max_atoms is None else max_atoms
+    try:
+        if read_format == "xanesnet" or (read_format is None and path.suffix.lower() == ".xyz"
+                                         and is_xanesnet_xyz(path)):
+            if not path.is_file():
+                raise PredictError(f"{path}: no such structure file")
+            return read_xanesnet_xyz(path, limit)
+        return read_structure(path, format=read_format, max_atoms=limit)
+    except (XanesnetError, StructureError) as exc:
+        hint = "; --max-atoms N reads it anyway" if "a structure may hold" in str(exc) else ""
+        raise PredictError(f"{exc}{hint}") from exc
 
 
 def origin_site(atoms: Atoms, z_abs: int) -> int | None:

@@ -167,3 +167,27 @@ def test_predictions_refuse_graphs_of_another_cutoff(tiny_run, small_real_db) ->
     wide = XASDataset.from_db(small_real_db, dataclasses.replace(model.metadata.config.data, r_max=5.0))
     with pytest.raises(ValueError, match="r_max=5.0"):
         predict_samples(model, wide, [0, 1])
+
+
+def test_elements_never_seen_in_training_are_warned_and_scored_apart(tiny_run, xanesnet_records,
+                                                                     tmp_path, capsys) -> None:
+    """Issue 31: evaluate --db scored structures holding elements the model never saw (predict
+    refuses them) without a word, inside its headline numbers."""
+    import copy
+
+    from xane3.data.database import ingest
+
+    recs = copy.deepcopy(xanesnet_records[:6])
+    for r in recs[:2]:
+        r.atoms.numbers[np.flatnonzero(r.atoms.numbers == 1)[0]] = 9  # an H made F: no training structure has F
+    ingest(recs, tmp_path / "f.db", progress=False)
+    run_dir, _ = tiny_run
+    assert main(["--checkpoint", str(run_dir / "best.pt"), "--db", str(tmp_path / "f.db"),
+                 "--out", str(tmp_path / "ev"), "--no-figures"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: 2 of 6 spectra contain elements the checkpoint never saw in training (F)" in err
+    per = pd.read_parquet(tmp_path / "ev" / "per_spectrum.parquet")
+    assert sorted(per[per.predictor == "XANE(3)"]["unseen_elements"]) == [""] * 4 + ["F"] * 2
+    summary = pd.read_parquet(tmp_path / "ev" / "summary.parquet")
+    apart = summary[(summary.predictor == "XANE(3)") & (summary.group_by == "elements")]
+    assert dict(zip(apart.group, apart.n_spectra)) == {"seen in training": 4, "unseen in training": 2}

@@ -82,3 +82,18 @@ def test_unpaired_files(tmp_path: Path) -> None:
     (tmp_path / "xyz" / "lonely.xyz").write_text("1\nc\n26 0 0 0\n")
     with pytest.raises(XanesnetError, match="unpaired files, e.g. 'lonely'"):
         xanesnet_pairs(tmp_path)
+
+
+def test_a_bad_structure_is_skipped_naming_its_xyz(tmp_path: Path, capsys) -> None:
+    """Issue 31: NaN coordinates and overlapping atoms were reported under the .txt spectrum."""
+    from xane3.data.cli import main
+
+    (tmp_path / "xyz").mkdir()
+    (tmp_path / "xanes").mkdir()
+    for stem, row in (("nan", "8 nan 0 0"), ("overlap", "8 0.2 0 0")):
+        (tmp_path / "xyz" / f"{stem}.xyz").write_text(f"2\nc\n26 0 0 0\n{row}\n")
+        (tmp_path / "xanes" / f"{stem}.txt").write_text(PAIRS[0][1].read_text())
+    assert main(["ingest", "--xanesnet", str(tmp_path), "--db", str(tmp_path / "x.db"), "--no-progress"]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path / 'xyz' / 'nan.xyz'}: non-finite atomic positions" in out
+    assert f"{tmp_path / 'xyz' / 'overlap.xyz'}: overlapping atoms 0 (Fe) and 1 (O)" in out

@@ -202,3 +202,16 @@ def test_resume_refuses_a_command_line_asking_for_another_search(tmp_path, monke
     err = capsys.readouterr().err
     assert rc == 2 and "--trials 64 (started with 16)" in err and "start a new --name" in err
     assert not (tmp_path / "runs" / "s" / "tune").exists()  # nothing ran
+
+
+def test_many_processes_on_a_fresh_config_folder_read_one_key(tmp_path) -> None:
+    """Issue 31: the key was checked for, then created: two first runs at once raised
+    FileExistsError (3 of 30 tries) or read an empty key (1 of 30)."""
+    from races import race
+
+    for k in range(3):
+        config = tmp_path / f"config{k}"
+        outs = race("from search import claim", "print(claim._key().decode())", 12,
+                    tmp_path / f"gate{k}", env={"XANE3_CONFIG_DIR": str(config)})
+        assert len(set(outs)) == 1 and len(outs[0]) == 64, outs
+        assert outs[0] == (config / "key").read_text() and [p.name for p in config.iterdir()] == ["key"]

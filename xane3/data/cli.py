@@ -82,6 +82,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         report: IngestReport = ingest(sources, args.db, grid, progress=not args.quiet,
                                       total=len(sources))
+    except FileExistsError as exc:  # another ingest holds DB.lock: its new DB is not ours to drop
+        raise SystemExit(f"error: {exc}") from None
     except (ValueError, OSError, sqlite3.OperationalError) as exc:  # foreign DB, lock, disk
         if "locked" in str(exc):
             raise SystemExit(f"error: {args.db}: locked by another writer (another ingest?); "
@@ -92,12 +94,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         _drop_if_new(args.db, new_db)
         raise
     print(report.summary())
-    if report.written == 0:
+    if report.written == 0 and not report.duplicates:  # every spectrum already stored: nothing failed
         if new_db:
             args.db.unlink(missing_ok=True)  # an empty DB is no result
         print(f"error: nothing ingested from {len(sources)} source(s)", file=sys.stderr)
         return 1
-    return 1 if args.strict and report.skipped else 0
+    return 1 if args.strict and (report.skipped or report.duplicates) else 0
 
 
 def _format_info(s: dict) -> str:
@@ -132,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     ing = sub.add_parser("ingest", help="read FDMNES/FEFF/XANESNET files into an ASE SQLite DB",
                          description="Normalise spectra onto a grid relative to E0 and write one DB row "
-                                     "per spectrum; re-ingesting a file replaces its row; bad files "
-                                     "are skipped and listed with the reason.")
+                                     "per spectrum; re-ingesting a file replaces its row; a spectrum "
+                                     "already stored from another file is skipped as a duplicate; bad "
+                                     "files are skipped and listed with the reason.")
     ing.add_argument("--fdmnes", nargs="+", type=Path, metavar="DIR",
                      help="FDMNES run directories (or folders containing them)")
     ing.add_argument("--feff", nargs="+", type=Path, metavar="DIR",
@@ -150,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--grid", default="-30,100,150", metavar="E_MIN,E_MAX,N",
                      help="energy grid relative to E0 in eV (default: -30,100,150)")
     add_quiet(ing, "progress bar")
-    ing.add_argument("--strict", action="store_true", help="exit with status 1 if anything was skipped")
+    ing.add_argument("--strict", action="store_true", help="exit with status 1 if anything was skipped (duplicates too)")
     ing.set_defaults(func=cmd_ingest)
     inf = sub.add_parser("info", help="summarise a spectra database",
                          description="Rows, structures, elements, grid coverage, E0 range and labels.")

@@ -10,7 +10,9 @@ Schema (also in the README):
   ``data.energy_axis``) can be built from the DB, not only the stored one.
 - key-value pairs: ``e0`` (absolute eV), ``e0_kind`` (fermi | inflection),
   ``edge_step``, ``absorber_z``, ``n_absorbers``, ``source`` (the file; the
-  re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc) and,
+  re-ingest key), ``structure_id`` (hash of numbers, positions, cell, pbc),
+  ``spectrum_id`` (hash of structure_id, absorbers and raw spectrum: a spectrum already
+  stored from another file is skipped as a duplicate; computed on read for older rows) and,
   when the reader knows them, ``parent``, ``phase``, ``facet``, ``site_kind``,
   ``code``, ``convolved`` and other scalar metadata. ASE forbids None values,
   reserved names and strings that read as numbers: None is dropped, keys are
@@ -20,13 +22,10 @@ Schema (also in the README):
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +37,13 @@ from ase.db import connect
 from ase.db.core import reserved_keys
 from tqdm.auto import tqdm
 
-from xane3.data.identity import structure_id
+from xane3 import lock
+from xane3.data.dbfile import SCHEMA, WRITER, check_db, lock_path
+from xane3.data.identity import spectrum_id, structure_id
 from xane3.data.normalize import default_grid, normalize_record
 from xane3.data.readers.structures import validate_structure
 from xane3.data.record import SpectrumRecord
 
-SCHEMA = "xane3-spectra/1"
 _KEY_RE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -96,14 +96,19 @@ class IngestReport:
     added: int = 0
     replaced: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (source, stored source)
 
     @property
     def written(self) -> int:
         return self.added + self.replaced
 
     def summary(self) -> str:
-        lines = [f"{self.db_path}: {self.added} added, {self.replaced} replaced, {len(self.skipped)} skipped"]
+        dups = f", {len(self.duplicates)} duplicates skipped" if self.duplicates else ""
+        lines = [f"{self.db_path}: {self.added} added, {self.replaced} replaced, {len(self.skipped)} skipped{dups}"]
         lines += [f"  skipped {src}: {reason}" for src, reason in self.skipped]
+        if self.duplicates:
+            lines.append("  duplicates (the same structure and spectrum as a stored row, from another file), e.g.:")
+            lines += [f"    {src} = {first}" for src, first in self.duplicates[:3]]
         return "\n".join(lines)
 
 
@@ -121,7 +126,9 @@ def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[s
     """(atoms, key_value_pairs, data) for one record; raises ValueError naming the file."""
     if record.atoms is None:
         raise ValueError(f"{record.source}: no structure: a spectrum without one cannot be ingested")
-    validate_structure(record.atoms, record.source, record.absorbers, record.absorber_z)
+    # a fault of the structure is named by its own file (XANESNET's .xyz), not the spectrum's
+    validate_structure(record.atoms, record.meta.get("structure_file") or record.source,
+                       record.absorbers, record.absorber_z)
     norm = normalize_record(record, grid)
     atoms = record.atoms.copy()
     atoms.calc = None
@@ -132,6 +139,7 @@ def row_payload(record: SpectrumRecord, grid: np.ndarray) -> tuple[Atoms, dict[s
         **scalars, "e0": norm.e0, "e0_kind": norm.e0_kind, "edge_step": norm.edge_step,
         "absorber_z": int(record.absorber_z), "n_absorbers": len(record.absorbers),
         "source": source_key(record.source), "structure_id": structure_id(atoms)})
+    kvp["spectrum_id"] = spectrum_id(kvp["structure_id"], record.absorbers, record.energy, record.mu)
     data = {"energy": norm.energy, "spectrum": norm.spectrum, "mask": norm.mask,
             "absorbers": np.asarray(record.absorbers, dtype=np.int64), "meta": extra,
             "raw_energy": np.asarray(record.energy, dtype=np.float64),
@@ -143,28 +151,35 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
            progress: bool = True, total: int | None = None) -> IngestReport:
     """Normalise and store records (or lazily read Sources) in ``db_path``.
 
-    A row is keyed on its ``source``: re-ingesting replaces it, never duplicates.
+    A row is keyed on its ``source``: re-ingesting replaces it, never duplicates; a spectrum
+    already stored from another file (a copied or moved folder) is skipped and counted.
     A source or record that fails (unreadable, no structure, overlapping atoms, no
     absorber, cannot be normalised) is skipped and listed with its reason.
-    A DB written on another grid is refused (its rows could not be mixed).
+    A DB written on another grid is refused (its rows could not be mixed). One ingest at a
+    time writes a DB (``DB.lock``); a killed one's lock is taken over and its journal rolled back.
     """
     grid = default_grid() if grid is None else np.asarray(grid, dtype=float)
     db_path = Path(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     report = IngestReport(str(db_path))
-    lock = Path(f"{db_path}.lock")
-    if lock.exists():  # ase waits forever on a lock file a killed writer left behind
-        raise FileExistsError(f"{lock} exists: another process is writing {db_path.name}, or a killed "
-                              "run left it behind (delete it if nothing else writes this DB)")
-    check_db(db_path, writing=True)  # never append into another tool's (or a corrupt) file
-    db = connect(str(db_path), type="db")
+    with lock.held(lock_path(db_path), WRITER, db_path):  # one writer; a killed one's is taken over
+        check_db(db_path, writing=True)  # never append into another tool's (or a corrupt) file
+        _write_rows(connect(str(db_path), type="db", use_lock_file=False), items, grid, report,
+                    progress, total)
+    return report
+
+
+def _write_rows(db, items, grid: np.ndarray, report: IngestReport, progress: bool, total: int | None) -> None:
     meta = dict(db.metadata)
     if "grid" in meta and not np.allclose(meta["grid"], _grid_spec(grid)):
-        raise ValueError(f"{db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
+        raise ValueError(f"{report.db_path}: written on grid {meta['grid']}, not {_grid_spec(grid)}")
     if "grid" not in meta:
         db.metadata = {**meta, "grid": _grid_spec(grid), "schema": SCHEMA}
-    existing = {row.source: (row.id, set(row.key_value_pairs))
-                for row in db.select(include_data=False) if "source" in row}
+    rows = [row for row in db.select(include_data=False) if "source" in row]
+    existing = {row.source: (row.id, set(row.key_value_pairs)) for row in rows}
+    sid = {row.source: stored_spectrum_id(row.key_value_pairs, None if "spectrum_id" in row
+                                          else db.get(id=row.id).data) for row in rows}  # older rows: from data
+    stored = {s: src for src, s in sid.items()}  # spectrum_id -> the source holding it
     with db:  # one transaction: fast for thousands of rows
         for item in tqdm(items, total=total, disable=not progress, desc="ingest", unit="file"):
             if isinstance(item, Source):
@@ -181,47 +196,32 @@ def ingest(items: Iterable[SpectrumRecord | Source], db_path: str | Path, grid: 
                 except Exception as exc:
                     report.skipped.append((str(rec.source), f"{type(exc).__name__}: {exc}"))
                     continue
-                old = existing.get(kvp["source"])
+                src, new = kvp["source"], kvp["spectrum_id"]
+                first = stored.setdefault(new, src)
+                if first != src:
+                    report.duplicates.append((str(rec.source), first))
+                    continue
+                if sid.get(src) not in (None, new) and stored.get(sid[src]) == src:
+                    del stored[sid[src]]  # a changed file no longer holds its old spectrum
+                sid[src] = new
+                old = existing.get(src)
                 if old is None:
-                    existing[kvp["source"]] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
+                    existing[src] = (db.write(atoms, key_value_pairs=kvp, data=data), set(kvp))
                     report.added += 1
                 else:  # in place: ase's delete() vacuums the whole file on every call
                     db.update(old[0], atoms=atoms, delete_keys=sorted(old[1] - set(kvp)), data=data, **kvp)
-                    existing[kvp["source"]] = (old[0], set(kvp))
+                    existing[src] = (old[0], set(kvp))
                     report.replaced += 1
-    return report
 
 
-def check_db(db_path: str | Path, writing: bool = False) -> Path:
-    """The path of an existing xane3 DB, checked read-only; a new file only when ``writing``.
-
-    ASE's connect() creates its tables in any SQLite file it opens, so a foreign or corrupt
-    file is looked at through a read-only SQLite connection first: it must carry this
-    project's schema marker, or it is refused with a one-line reason and left untouched.
-    """
-    path = Path(db_path)
-    if not path.exists():
-        if writing:
-            return path
-        raise FileNotFoundError(f"{path}: no such database")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a file")
-    try:
-        with closing(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)) as con:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            meta = {}
-            if "information" in tables:
-                row = con.execute("SELECT value FROM information WHERE name='metadata'").fetchone()
-                meta = json.loads(row[0]) if row else {}
-    except (sqlite3.DatabaseError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable SQLite database ({exc})") from None
-    if "systems" not in tables:
-        raise ValueError(f"{path}: an SQLite file but not an ASE database (no 'systems' table); "
-                         "left untouched")
-    if meta.get("schema") != SCHEMA:
-        raise ValueError(f"{path}: an ASE database not written by `python -m xane3.data ingest` "
-                         f"(schema {meta.get('schema')!r}, expected {SCHEMA!r}); left untouched")
-    return path
+def stored_spectrum_id(kvp: dict[str, Any], data: dict[str, Any] | None) -> str:
+    """A row's ``spectrum_id``, computed from its data for rows written before it was stored."""
+    if "spectrum_id" in kvp:
+        return str(kvp["spectrum_id"])
+    data = data or {}
+    raw = "raw_energy" in data  # older still: only the normalised spectrum
+    return spectrum_id(kvp["structure_id"], data["absorbers"], data["raw_energy" if raw else "energy"],
+                       data["raw_mu" if raw else "spectrum"])
 
 
 def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]:
@@ -231,7 +231,7 @@ def iter_rows(db_path: str | Path, **selection: Any) -> Iterator[dict[str, Any]]
     db = connect(str(db_path), type="db")
     for row in db.select(**selection):
         data = row.data
-        yield {"id": row.id, "atoms": row.toatoms(),
+        yield {"id": row.id, "atoms": row.toatoms(), "spectrum_id": stored_spectrum_id(row.key_value_pairs, data),
                "energy": np.asarray(data["energy"], float), "spectrum": np.asarray(data["spectrum"], float),
                "mask": np.asarray(data["mask"], bool), "absorbers": [int(a) for a in data["absorbers"]],
                "meta": dict(data.get("meta", {})), **row.key_value_pairs}

@@ -32,3 +32,12 @@ def stored(atoms: Atoms, dtype=POSITION_DTYPE) -> Atoms:
     out = atoms.copy()
     out.positions = np.asarray(atoms.positions, dtype).astype(np.float64)
     return out
+
+
+def spectrum_id(structure: str, absorbers, energy, mu) -> str:
+    """Stable 16-hex id of one spectrum: its structure's id, absorbing sites and the spectrum as
+    read, so the same file ingested from a copied or moved folder is known as the same spectrum."""
+    h = hashlib.sha256(str(structure).encode())
+    for arr, dtype in ((absorbers, np.int64), (energy, np.float64), (mu, np.float64)):
+        h.update(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+    return h.hexdigest()[:16]

@@ -21,23 +21,62 @@ MIN_DISTANCE = 0.5  # Å; closer pairs are duplicated or broken atoms, never che
 # a pair closer than this fraction of its covalent-radius sum is not chemistry either
 # (H-H 0.37 Å, C-H 0.64 Å, Fe-O 1.19 Å; real bonds: 0.74, 1.09, >= 1.8 Å)
 PAIR_FACTOR = 0.6
+# more atoms than this: refused before the file is parsed where its format says how many (ASE's
+# CIF reader is quadratic in them: 2,000 atoms 25 s, 10,000 ~10 min); training saw at most 224
+MAX_ATOMS = 5_000
 
 
 class StructureError(ValueError):
     """A structure that cannot be read or is not physically usable."""
 
 
-def read_structure(path: str | Path, index: int | None = None, format: str | None = None) -> Atoms:
+def atom_count(path: Path, format: str | None = None) -> int | None:
+    """How many atoms a structure file holds (at least), read cheaply: an xyz/extxyz's first
+    line, a CIF's atom-site rows (their multiplicities when given); None for other formats or
+    a file that does not say (the reader proper then tells what is wrong)."""
+    kind = (format or path.suffix.lstrip(".")).lower()
+    try:
+        if kind in ("xyz", "extxyz"):
+            with open(path) as fh:
+                return int(fh.readline().split()[0])
+        if kind == "cif":
+            from ase.io.cif import parse_cif  # ASE's tokenizer alone: fast; its crystal() is the slow part
+
+            counts = []
+            for block in parse_cif(str(path)):
+                sites = block.get("_atom_site_fract_x") or block.get("_atom_site_cartn_x") or []
+                mult = block.get("_atom_site_symmetry_multiplicity") or []
+                whole = len(mult) == len(sites) and all(isinstance(m, (int, float)) for m in mult)
+                counts.append(int(sum(mult)) if whole else len(sites))
+            return max(counts, default=None)
+    except Exception:  # noqa: BLE001 - a malformed file is the full reader's to report
+        return None
+    return None
+
+
+def too_many_atoms(path: str | Path, n: int, max_atoms: int = MAX_ATOMS) -> str:
+    """The refusal of a structure of ``n`` atoms, or ""."""
+    if n <= max_atoms:
+        return ""
+    return (f"{path}: {n:,} atoms, more than the {max_atoms:,} a structure may hold: cut a cluster "
+            "around the absorbing sites")
+
+
+def read_structure(path: str | Path, index: int | None = None, format: str | None = None,
+                   max_atoms: int = MAX_ATOMS) -> Atoms:
     """Read one structure (CIF, POSCAR, extxyz, ... whatever ASE reads).
 
     index: which image of a multi-image file; by default the file must hold exactly one
     (a trajectory or multi-block CIF is refused, not silently cut to one frame). Sites
     ASE would merge (two within its tolerance) and partial or mixed occupancies are
-    refused: the model needs one ordered structure.
+    refused: the model needs one ordered structure. More than ``max_atoms`` atoms are refused,
+    before parsing when the file says how many (:func:`atom_count`).
     """
     path = Path(path)
     if not path.is_file():
         raise StructureError(f"{path}: no such structure file")
+    if problem := too_many_atoms(path, atom_count(path, format) or 0, max_atoms):
+        raise StructureError(problem)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -51,6 +90,8 @@ def read_structure(path: str | Path, index: int | None = None, format: str | Non
         atoms = atoms[0]
     if len(atoms) == 0:
         raise StructureError(f"{path}: structure has no atoms")
+    if problem := too_many_atoms(path, len(atoms), max_atoms):
+        raise StructureError(problem)
     merged = [str(w.message) for w in caught if "equivalent" in str(w.message)]
     for w in caught:  # the rest are ASE's to tell the user, as before they were recorded
         if "equivalent" not in str(w.message):

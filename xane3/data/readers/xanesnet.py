@@ -22,6 +22,7 @@ from ase import Atoms
 from xane3.atomic import write_text_atomic
 from xane3.data.readers import read_text
 from xane3.data.readers.fdmnes import FdmnesError, read_fdmnes_output
+from xane3.data.readers.structures import MAX_ATOMS, too_many_atoms
 from xane3.data.record import SpectrumRecord
 
 ORIGIN_TOL = 1e-3  # Å: how close to (0, 0, 0) the absorber must be
@@ -31,14 +32,17 @@ class XanesnetError(ValueError):
     """A XANESNET file that cannot be used; the message names the file."""
 
 
-def read_xanesnet_xyz(path: str | Path) -> Atoms:
-    """Molecule from a XANESNET xyz (``Z x y z`` rows), non-periodic."""
+def read_xanesnet_xyz(path: str | Path, max_atoms: int = MAX_ATOMS) -> Atoms:
+    """Molecule from a XANESNET xyz (``Z x y z`` rows), non-periodic; more than ``max_atoms``
+    (the first line's count) refused before the rows are read."""
     path = Path(path)
     lines = read_text(path, XanesnetError).splitlines()
     try:
         n = int(lines[0].split()[0])
     except (IndexError, ValueError) as exc:
         raise XanesnetError(f"{path}: first line must be the atom count") from exc
+    if problem := too_many_atoms(path, n, max_atoms):
+        raise XanesnetError(problem)
     rows = [ln for ln in lines[2:] if ln.strip()]  # line 2 is the comment, even when empty
     if len(rows) != n:
         raise XanesnetError(f"{path}: the first line says {n} atoms, the file holds {len(rows)} "
