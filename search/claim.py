@@ -1,6 +1,6 @@
 """Who may use an experiment folder: one driver at a time, and only folders this user's tool made.
 
-- **Lock.** A search or ablation run claims ``<exp>/.lock`` by exclusive create before
+- **Lock.** A search or ablation run claims ``<exp>/.lock`` (``xane3.lock``) before
   anything else touches the folder, so a second driver with the same ``--name`` refuses
   instead of running into the same tables and Optuna study. A lock whose process is
   gone (a crash, kill -9) is taken over, with a message.
@@ -10,6 +10,11 @@
   (``~/.config/xane3/key``, mode 0600); resume verifies it, and that the folder is the
   user's own and not writable by others, before Tune reads anything. A folder the user
   moved is vouched for again with ``python -m search.trust DIR``.
+- **Contents.** The path signature alone vouches for whatever sits in the folder: a
+  replaced ``tune/tuner.pkl`` would run on ``--resume``. So every file of ``tune/`` that
+  Tune unpickles is signed too (``<exp>/.xane3-contents``: an HMAC of its path and bytes),
+  each time the driver's Tune loop has written it (``table_writer.SignContents``), and resume
+  refuses a file that is unsigned or changed since.
 """
 
 from __future__ import annotations
@@ -92,6 +97,47 @@ def verify(exp_dir: Path) -> None:
             f"python -m search.trust {exp_dir}")
 
 
+CONTENTS = ".xane3-contents"
+STATE_GLOBS = ("*.pkl", "experiment_state*.json", "*-state-*.json")  # what Tune unpickles on restore
+
+
+def _state_files(tune_dir: Path) -> list[Path]:
+    return sorted({p for g in STATE_GLOBS for p in tune_dir.glob(g) if p.is_file()})
+
+
+def _file_mac(path: Path, data: bytes) -> str:
+    msg = b"xane3-state\0" + str(path.resolve()).encode() + b"\0" + hashlib.sha256(data).digest()
+    return hmac.new(_key(), msg, hashlib.sha256).hexdigest()
+
+
+def sign_contents(exp_dir: Path, tune_dir: Path | None = None) -> None:
+    """Sign every state file of ``tune_dir`` (default ``exp_dir/tune``) as it is now."""
+    from xane3.atomic import write_text_atomic
+
+    tune_dir = tune_dir or exp_dir / "tune"
+    macs = {str(p.relative_to(exp_dir)): _file_mac(p, p.read_bytes()) for p in _state_files(tune_dir)}
+    path = exp_dir / CONTENTS
+    write_text_atomic(path, json.dumps(macs, indent=1))
+    path.chmod(0o600)
+
+
+def _contents_untrusted(exp_dir: Path) -> str:
+    files = _state_files(exp_dir / "tune")
+    if not files:
+        return ""
+    try:
+        macs = json.loads((exp_dir / CONTENTS).read_text())
+    except (OSError, ValueError):
+        return f"its Tune state has no valid {CONTENTS} (the files it would unpickle are unsigned)"
+    for p in files:
+        rel = str(p.relative_to(exp_dir))
+        if not hmac.compare_digest(str(macs.get(rel, "")), _file_mac(p, p.read_bytes())):
+            return (f"{rel} is not the file xane3 wrote and signed (" + ("unsigned" if rel not in macs
+                    else "changed since") + "; if the driver was killed the instant Tune saved it, "
+                    "check the folder is yours and re-sign it with python -m search.trust)")
+    return ""
+
+
 def trust(exp_dir: Path) -> None:
     """Sign a folder the user vouches for (made before signatures): ownership still checked."""
     if not (exp_dir / "experiment.json").exists():
@@ -100,6 +146,7 @@ def trust(exp_dir: Path) -> None:
     if why:
         raise UntrustedExperiment(f"{exp_dir}: refusing to sign: {why}")
     sign(exp_dir)
+    sign_contents(exp_dir)
 
 
 def _unsafe(exp_dir: Path) -> str:
@@ -122,5 +169,7 @@ def _untrusted(exp_dir: Path) -> str:
         ok = hmac.compare_digest(str(sig["hmac"]), _mac(exp_dir, str(sig["nonce"])))
     except (OSError, ValueError, KeyError, TypeError):
         return f"no valid {SIGNATURE} (not created by xane3 for this user)"
-    return "" if ok else ("its signature does not match this user's key and this folder (made by "
-                          "someone else, or moved or copied here)")
+    if not ok:
+        return ("its signature does not match this user's key and this folder (made by "
+                "someone else, or moved or copied here)")
+    return _contents_untrusted(exp_dir)

@@ -96,7 +96,7 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
     gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
     if gpt and not gpus and not address:
         raise ValueError("--gpus-per-trial needs --gpus")
-    started, warning = runner.init_ray(address, gpus, num_cpus), None
+    started, warning = runner.init_ray(address, gpus, num_cpus, exp_dir), None
     try:
         warning = runner.gpu_warning(gpus, address) if gpus else None
         if warning:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-import os
 import re
 import subprocess
 import sys
@@ -19,21 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from search import claim
+from search.cluster import concurrency, gpu_warning, init_ray  # noqa: F401 - the runner's API
 from search.results import read_table
-from search.table_writer import CostEstimate, TableWriter
+from search.table_writer import CostEstimate, SignContents, TableWriter
 from search.trainable import StopHook, TrialSetup, train_trial
 from xane3.atomic import write_text_atomic
 from xane3.config import Config, with_overrides
 from xane3.overlays import preset
-from xane3.rayenv import repo_pythonpath, start_ray
-
-# set when a search starts (never at import); a value the user exported wins
-TUNE_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",  # the Parquet tables are the log
-    "TUNE_GLOBAL_CHECKPOINT_S": "2",  # experiment state: less to redo on resume
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-}
 
 REPO = Path(__file__).resolve().parents[1]
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -128,48 +118,6 @@ def git_commit() -> str:
     return f"{sha}+dirty" if sha and dirty else sha
 
 
-def init_ray(address: str | None, gpus: float, num_cpus: int | None = None) -> bool:
-    """Ray for Tune (xane3.rayenv.start_ray) with Tune's settings; True if started here."""
-    for key, value in TUNE_ENV.items():
-        os.environ.setdefault(key, value)
-    env = {"PYTHONPATH": repo_pythonpath(str(REPO)), "WANDB_SILENT": "true", "TQDM_DISABLE": "1"}
-    return start_ray(address, num_cpus=num_cpus, num_gpus=gpus, env_vars=env)
-
-
-def gpu_warning(gpus: float, address: str | None) -> str | None:
-    """A loud message when Ray is told about more GPUs than CUDA really has."""
-    import ray
-    import torch
-
-    present = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if address:
-        cluster = ray.cluster_resources().get("GPU", 0)
-        if gpus > cluster:
-            return f"--gpus {gpus:g} but the cluster at {address} offers only {cluster:g} GPUs"
-        return None
-    if gpus > present:
-        bar = "!" * 78
-        return (f"\n{bar}\n!! WARNING: --gpus {gpus:g} but only {present} CUDA device(s) are present.\n"
-                f"!! Ray schedules {gpus:g} *logical* GPUs; trials without a real GPU run on CPU\n"
-                f"!! (each trial records the device it used in the trials table).\n{bar}\n")
-    return None
-
-
-def concurrency(trials: int, gpus_per_trial: float, cpus_per_trial: float) -> int:
-    """How many trials fit at once on the Ray cluster's resources."""
-    import ray
-
-    res = ray.cluster_resources()
-    fits = [trials, math.floor(res.get("CPU", 1) / cpus_per_trial + 1e-9) if cpus_per_trial else trials]
-    if gpus_per_trial:
-        fits.append(math.floor(res.get("GPU", 0) / gpus_per_trial + 1e-9))
-    n = min(fits)
-    if n < 1:
-        raise ValueError(f"a trial needs {cpus_per_trial:g} CPU and {gpus_per_trial:g} GPU but the "
-                         f"cluster has {res.get('CPU', 0):g} CPU and {res.get('GPU', 0):g} GPU")
-    return int(n)
-
-
 def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: float,
             cpus_per_trial: float, max_concurrent: int, search_alg: Any = None,
             scheduler: Any = None, param_space: dict[str, Any] | None = None,
@@ -199,7 +147,8 @@ def execute(exp: Experiment, exp_dir: Path, *, resume: bool, gpus_per_trial: flo
             param_space=param_space or {},
             run_config=tune.RunConfig(
                 name=tune_name, storage_path=str(exp_dir), verbose=verbose,
-                callbacks=[writer, CostEstimate(n_trials or num_samples, exp.max_epochs, max_concurrent)],
+                callbacks=[writer, CostEstimate(n_trials or num_samples, exp.max_epochs, max_concurrent),
+                           SignContents(exp_dir, path)],
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 failure_config=tune.FailureConfig(max_failures=0)))
     # the Parquet tables replace Tune's result.json files: do not warn that they are missing
@@ -280,7 +229,7 @@ def run_trials(configs: list[tuple[str, dict[str, Any]]], name: str, *, gpus: fl
     from ray import tune
 
     gpt = (1.0 if gpus else 0.0) if gpus_per_trial is None else gpus_per_trial
-    started = init_ray(address, gpus, num_cpus)
+    started = init_ray(address, gpus, num_cpus, exp_dir)
     try:
         warning = gpu_warning(gpus, address) if gpus else None
         if warning:

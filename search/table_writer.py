@@ -68,6 +68,32 @@ class CostEstimate(Callback):
                   f"the experiment now projects to ~{total:.2f} h in all ({left} to go)", flush=True)
 
 
+class SignContents(Callback):
+    """Re-sign the Tune state files (``search.claim``) whenever the driver's loop rewrote them,
+    so ``--resume`` can tell them from a replacement."""
+
+    def __init__(self, exp_dir: str | Path, tune_dir: str | Path) -> None:
+        self.exp_dir, self.tune_dir = Path(exp_dir), Path(tune_dir)
+        self.seen: tuple = ()
+
+    def _sign(self) -> None:
+        from search.claim import _state_files, sign_contents
+
+        now = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in _state_files(self.tune_dir))
+        if now != self.seen:
+            sign_contents(self.exp_dir, self.tune_dir)
+            self.seen = now
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+        try:
+            self._sign()
+        except OSError:  # a file replaced between listing and reading: the next step signs it
+            log.debug("state files changed while signing", exc_info=True)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._sign()
+
+
 class TableWriter(Callback):
     """Tune callback writing each trial's row and epoch rows as results arrive.
 

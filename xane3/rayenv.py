@@ -71,3 +71,59 @@ def start_ray(address: str | None = None, *, num_cpus: float | None = None,
                  _node_ip_address="127.0.0.1", runtime_env=runtime_env or None,
                  log_to_driver=log_to_driver)
     return True
+
+
+SESSION_FILE = ".ray-session.json"
+
+
+def record_session(folder: str | os.PathLike) -> None:
+    """Note this driver's private Ray session in ``folder``: a driver killed with -9 leaves
+    Ray's agents running, and the next run of the same folder ends them (:func:`reap_session`)."""
+    import json
+    from pathlib import Path
+
+    import ray
+
+    from xane3.atomic import write_text_atomic
+
+    node = ray._private.worker.global_worker.node
+    write_text_atomic(Path(folder) / SESSION_FILE, json.dumps(
+        {"driver_pid": os.getpid(), "session_dir": node.get_session_dir_path()}))
+
+
+def reap_session(folder: str | os.PathLike, grace_s: float = 5.0) -> int:
+    """End what a killed driver of ``folder`` left of its Ray session: only processes whose
+    command line names that session's own folder, and only when that driver is gone.
+    Returns how many were ended."""
+    import json
+    from pathlib import Path
+
+    import psutil
+
+    path = Path(folder) / SESSION_FILE
+    try:
+        rec = json.loads(path.read_text())
+        session, driver = str(rec["session_dir"]), int(rec["driver_pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    if psutil.pid_exists(driver) and driver != os.getpid():
+        return 0  # that driver still runs: its Ray is its own
+    name = Path(session).name
+    if not name.startswith("session_"):
+        return 0  # never match on anything broader than one Ray session's folder
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(proc.info.get("cmdline") or [])
+        if proc.pid != os.getpid() and session in cmd:
+            left.append(proc)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, alive = psutil.wait_procs(left, timeout=grace_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    path.unlink(missing_ok=True)
+    if left:
+        print(f"ended {len(left)} process(es) of the Ray session a killed driver left ({name})")
+    return len(left)
