@@ -121,7 +121,10 @@ def claims(summary: pd.DataFrame) -> list[str]:
             word = ("replicates" if got == expect else "unresolved" if got == "not resolved"
                     else "contradicts")
         more = ""
-        if word == "unresolved" and expect != "level":
+        if int(r[f"{term}_paired_seeds"]) < 2:
+            effect = f"{term} {pct:+.1f} % on one paired seed (no spread yet)"
+            more = "; at least 2 paired seeds are needed for any verdict"
+        elif word == "unresolved" and expect != "level":
             more = (f"; resolving it would take ~{need:.0f} seeds" if np.isfinite(need)
                     else "; no seed count would resolve an effect this small against its spread")
         lines.append(f"- **{word}**: {text}. Here `{spec}`: {effect}{more}.")

@@ -83,9 +83,9 @@ def test_table1_cpu_preset_is_the_one_its_committed_table_ran() -> None:
     records the overrides it ran with."""
     from ablations.specs import presets
 
-    text = (REPO / "results/table1_ablations-cpu.md").read_text()
+    text = (REPO / "results/table1_ablations-cpu-2core.md").read_text()
     recorded = json.loads(re.search(r"Preset overrides: `(\{.*\})`", text).group(1))
-    assert presets()["cpu"].overrides == recorded
+    assert presets()["cpu-2core"].overrides == recorded
     with_overrides(Config(), recorded)
 
 
