@@ -60,11 +60,21 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
             raise ValueError("--resume needs --name of the experiment to continue")
         name = default_name(space)
     exp_dir = runner.prepare(name, experiments_dir, resume, results_dir)
+    piece = None  # resumed from the tables alone: a new Tune run seeded with the finished trials
     if resume:
-        exp = runner.Experiment.load(exp_dir)
+        from ray import tune
+
+        if (exp_dir / "experiment.json").exists() and tune.Tuner.can_restore(str(exp_dir / "tune")):
+            exp = runner.Experiment.load(exp_dir)
+        else:
+            stored = runner.Experiment(name=name, kind="search", base={}, max_epochs=0,
+                                       results_dir=str(Path(results_dir).resolve())).beside_rows()
+            exp = runner.Experiment.load_file(stored)
+            piece = time.strftime("piece-%Y%m%d-%H%M%S", time.gmtime())
         check_resume(exp, given or {}, lambda x: runner.base_overrides(preset, data, max_epochs, seed, x))
-        print(f"resuming {exp.name}: the space, trials, data, epochs, preset, --set, --seed and "
-              f"results folder are the ones it started with ({exp_dir / 'experiment.json'})")
+        print(f"resuming {exp.name}" + (" from its result tables (its Tune folder is gone)" if piece else "")
+              + ": the space, trials, data, epochs, preset, --set, --seed and results folder are the "
+              "ones it started with")
     else:
         sampled = get_space(space).keys()
         clash = sorted(sampled & set(user_set or {}))
@@ -103,17 +113,21 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
             print(warning, file=sys.stderr)
         parallel = runner.concurrency(exp.trials, gpt, cpus_per_trial)
         store = make_storage(exp.storage, exp_dir, parallel)
+        samples = exp.trials
         if not resume:
             exp.save(exp_dir)
             if warm_start:
                 warm(exp, store, warm_start)
+        elif piece:
+            samples = continue_from_tables(exp, exp_dir, store)
+        restore = resume and not piece
         grid = runner.execute(
-            exp, exp_dir, resume=resume, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
-            max_concurrent=parallel, search_alg=None if resume else make_searcher(exp, store, enqueue),
-            scheduler=None if resume else make_scheduler(exp), num_samples=exp.trials,
-            verbose=verbose)
+            exp, exp_dir, resume=restore, gpus_per_trial=gpt, cpus_per_trial=cpus_per_trial,
+            max_concurrent=parallel, search_alg=None if restore else make_searcher(exp, store, enqueue),
+            scheduler=None if restore else make_scheduler(exp), num_samples=samples,
+            verbose=verbose, tune_name=piece or "tune") if samples else []
         known = {int(r.config["optuna_trial"]) for r in grid if "optuna_trial" in (r.config or {})}
-        orphans = close_orphans(store, exp.name, known)
+        orphans = close_orphans(store, exp.name, known) if samples else 0
         if orphans:
             print(f"{orphans} Optuna trial(s) asked just before the driver died were marked FAIL")
     finally:
@@ -125,6 +139,26 @@ def run_search(space: str = "irreps_basis", trials: int = 16, *, gpus: float = 0
         print(warning, file=sys.stderr)
     report(exp, exp_dir)
     return exp_dir
+
+
+def continue_from_tables(exp: runner.Experiment, exp_dir: Path, store: Any) -> int:
+    """A search whose Tune folder is gone (another machine, a deleted run folder): its finished
+    trials seed the study (unless its storage still holds them) and the trials it still lacks
+    run as a new piece. Returns how many run."""
+    import optuna
+
+    exp.save(exp_dir)
+    rows = read_table(exp.results_dir, exp.tables[0], exp.name)
+    done = int(rows["status"].isin(["completed", "stopped_early"]).sum()) if not rows.empty else 0
+    try:
+        known = len(optuna.load_study(study_name=exp.name, storage=store).trials)
+    except KeyError:
+        known = 0
+    if done and not known:
+        warm(exp, store, exp.name)
+    left = max(exp.trials - done, 0)
+    print(f"{done} of {exp.trials} trials finished; this piece runs {left}")
+    return left
 
 
 def warm(exp: runner.Experiment, store: Any, source: str) -> None:

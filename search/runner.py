@@ -51,12 +51,21 @@ class Experiment:
 
     def save(self, exp_dir: Path) -> None:
         exp_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(exp_dir / "experiment.json", json.dumps(asdict(self), indent=2, default=str))
+        text = json.dumps(asdict(self), indent=2, default=str)
+        write_text_atomic(exp_dir / "experiment.json", text)
         claim.sign(exp_dir)  # what --resume checks before Tune unpickles the folder
+        # and beside its rows (pyarrow skips "_" files): the study continues from the tables alone
+        write_text_atomic(self.beside_rows(), text)
+
+    def beside_rows(self) -> Path:
+        return Path(self.results_dir) / f"{self.tables[0]}.parquet" / f"experiment={self.name}" / "_experiment.json"
 
     @classmethod
     def load(cls, exp_dir: Path) -> Experiment:
-        path = exp_dir / "experiment.json"
+        return cls.load_file(exp_dir / "experiment.json")
+
+    @classmethod
+    def load_file(cls, path: Path) -> Experiment:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no experiment to resume")
         try:

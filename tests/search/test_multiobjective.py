@@ -127,3 +127,26 @@ def test_multi_objective_search_marks_the_front_and_a_warm_start_reuses_it(ray2,
     assert report_main(["mo", "--experiments-dir", str(tmp_path / "runs"), "--results-dir",
                         str(tmp_path / "results"), "--out", str(tmp_path / "rep")]) == 0
     assert "Pareto front" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_search_continues_from_its_tables_alone(ray2, tmp_path, small_real_db):
+    """The run folder (Tune state, Optuna journal) is gone: --resume seeds a new study with the
+    finished trials from the tables and runs only the trials still missing, as a new piece."""
+    import shutil
+
+    space = str(_space(tmp_path, "mo", [4, 8]))
+    common = dict(cpus_per_trial=1.0, max_epochs=1, data=str(small_real_db), preset="tiny", extra=FAST,
+                  results_dir=tmp_path / "results", experiments_dir=tmp_path / "runs", verbose=0)
+    run_search(space, 2, name="p", **common)
+    first = pd.read_parquet(tmp_path / "results" / "trials.parquet")
+    shutil.rmtree(tmp_path / "runs")
+    exp = runner.Experiment.load_file(tmp_path / "results" / "trials.parquet" / "experiment=p" / "_experiment.json")
+    exp.trials = 3  # as if it had been started for three: one left
+    exp.save(tmp_path / "keep")  # rewrites the copy beside the rows (and a folder we drop)
+    shutil.rmtree(tmp_path / "keep")
+    exp_dir = run_search(space, 3, name="p", resume=True, **common)
+    rows = pd.read_parquet(tmp_path / "results" / "trials.parquet")
+    assert len(rows) == 3 and set(first["trial_id"]) < set(rows["trial_id"])  # 2 kept, 1 new
+    study = _journal(exp_dir, "p")
+    assert len(study.trials) == 3 and sum("warm_start_from" in t.user_attrs for t in study.trials) == 2
+    assert rows["pareto"].notna().all()
