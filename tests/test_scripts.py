@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 
 import pytest
-
 from conftest import REPO
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
