@@ -239,10 +239,10 @@ def forest_plot(summary: pd.DataFrame, path, title: str = "XANE(3) ablations", l
     axes[0].set_yticks(y, var["spec"])
     handles = [plt.Line2D([], [], color=c, marker="o", ls="", label=k)
                for k, c in (("worse", "tab:red"), ("better", "tab:blue"), ("not resolved", "0.45"))]
-    fig.legend(handles=handles, loc="upper right", frameon=False, ncol=3)
-    fig.suptitle(title + ("" if learned else " — NOT INTERPRETABLE: the baseline did not learn"),
-                 x=0.01, ha="left", color="k" if learned else "tab:red")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.legend(handles=handles, loc="lower center", frameon=False, ncol=3)
+    fig.suptitle(title + ("" if learned else "\nNOT INTERPRETABLE: the baseline did not beat the mean "
+                          "spectrum, no verdicts"), x=0.01, ha="left", color="k" if learned else "tab:red")
+    fig.tight_layout(rect=(0, 0.05, 1, 0.9 if learned else 0.86))
     save_figure(fig, path)
 
 
