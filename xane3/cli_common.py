@@ -64,8 +64,9 @@ def add_ray(p: argparse.ArgumentParser, per_trial: bool = True, cpus: int | None
                            help="GPUs per trial; fractions pack trials on a GPU (default 1)")
 
 
-def add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=0,
+def add_threads(p: argparse.ArgumentParser, default: int | None = 0) -> None:
+    """``--threads N`` (0: torch's default); ``default=None`` leaves the config's train.num_threads."""
+    p.add_argument("--threads", type=count_int, default=default,
                    help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
@@ -97,6 +98,16 @@ def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None
     said = "auto" if default else "the config's train.device, auto"
     p.add_argument("--device", default=default,
                    help=f"auto (CUDA when present) | cpu | cuda | cuda:N (default: {said})")
+
+
+def shortcut_overrides(given: dict[str, tuple[str, Any]], sets: dict[str, Any]) -> dict[str, Any]:
+    """``{key: (flag, value)}`` of the shortcut options a command line gave (``--epochs`` for
+    train.epochs) as overrides; a key that ``--set`` also names is refused, since which of the
+    two spellings wins would be a guess (one of them was silently dropped)."""
+    for key, (flag, value) in given.items():
+        if key in sets:
+            raise ValueError(f"{flag} {value} and --set {key}={sets[key]} set the same thing; give one")
+    return {key: value for key, (_, value) in given.items()}
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

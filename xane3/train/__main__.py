@@ -11,7 +11,16 @@ import json
 import sys
 
 from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_db, add_device, add_quiet, add_set, parse_set, positive_int
+from xane3.cli_common import (
+    add_db,
+    add_device,
+    add_quiet,
+    add_set,
+    add_threads,
+    parse_set,
+    positive_int,
+    shortcut_overrides,
+)
 from xane3.config import Config, with_overrides
 from xane3.overlays import compose, listing
 
@@ -19,13 +28,14 @@ from xane3.overlays import compose, listing
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.load(args.config) if args.config else Config()
     overrides = compose(args.preset, args.experiment)
-    if args.db:
-        overrides["data.db"] = args.db
-    if args.epochs is not None:
-        overrides["train.epochs"] = args.epochs
-    if getattr(args, "device", None) is not None:  # callers may build args without it
-        overrides["train.device"] = args.device
-    overrides.update(parse_set(args.set))
+    sets = parse_set(args.set)
+    given = {"data.db": ("--db", args.db), "train.epochs": ("--epochs", args.epochs),
+             "train.device": ("--device", getattr(args, "device", None)),  # callers may build args
+             "train.num_threads": ("--threads", getattr(args, "threads", None))}  # without these
+    overrides.update(shortcut_overrides({k: v for k, v in given.items() if v[1] is not None}, sets))
+    if overrides.get("train.num_threads") == 0:  # --threads 0: torch's default
+        overrides["train.num_threads"] = None
+    overrides.update(sets)
     return with_overrides(cfg, overrides)
 
 
@@ -42,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=positive_int, help="shorthand for --set train.epochs=N")
     add_set(p)
     add_device(p, default=None)
+    add_threads(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     add_quiet(p)
@@ -53,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         resolve_device(cfg.train.device)  # CUDA asked for where there is none: before any work
     except (KeyError, ValueError, OSError) as exc:  # OSError: a --config/--experiment file missing
         p.error(str(exc))
+    from xane3.train.callbacks import SlowEpochHint
     from xane3.train.trainer import TrainingDiverged, fit
 
     try:
         result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
-                     overwrite=args.overwrite)
+                     overwrite=args.overwrite, callbacks=[SlowEpochHint()])
     except TrainingDiverged as exc:  # the job ran and failed
         print(f"error: {exc}", file=sys.stderr)
         return 1
