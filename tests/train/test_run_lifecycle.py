@@ -3,6 +3,8 @@ records, what may ship (review findings of 2026-12-03, each reproduced before th
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -132,3 +134,16 @@ def test_threads_flag_and_a_hint_when_the_machine_is_busy(real_ds, small_real_db
     for epoch, took in enumerate([2.0, 2.1, 9.0]):
         hint.on_epoch_end(epoch, {"epoch_time_s": took}, None)
     assert "hint: epoch 3 took 9.0 s, 4.5x the fastest (2.0 s); load average 1.0" in capsys.readouterr().err
+
+
+def test_resume_names_a_changed_data_field(small_real_db, tmp_path) -> None:
+    """Issue 31: a changed data.subset said "other data (hash ...)" and a changed split setting "the
+    structures changed while the spectra did not?"; the field is named, as model.* and train.* are."""
+    cfg = tiny(**{"train.epochs": 1, "data.db": str(small_real_db), "data.subset": 30})
+    fit(cfg, None, tmp_path, progress=False)
+    for key, value, said in [("data.subset", 20, "data.subset: 30 -> 20"),
+                             ("data.split_seed", 1, "data.split_seed: 0 -> 1"),
+                             ("data.val_fraction", 0.2, "data.val_fraction: 0.1 -> 0.2"),
+                             ("data.split", "structure", "data.split: 'random' -> 'structure'")]:
+        with pytest.raises(ValueError, match=re.escape(said)):
+            fit(with_overrides(cfg, {key: value}), None, tmp_path, resume=True, progress=False)
