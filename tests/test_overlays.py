@@ -104,7 +104,6 @@ def test_an_experiment_with_an_unknown_field_is_refused_not_dropped(tmp_path, ca
     from dataclasses import fields
 
     from ablations.specs import SpecFields
-
     from xane3.model.__main__ import main
 
     typo = tmp_path / "t.yaml"

@@ -13,7 +13,24 @@ command line or input refused before any work (argparse's own convention).
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+DONE, FAILED, REFUSED = 0, 1, 2  # the exit codes above
+
+
+def error_text(exc: BaseException | str) -> str:
+    """An error as one line: a KeyError's str() is its repr (quotes and all), a library's
+    message may run over several lines."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split())
+
+
+def fail(exc: BaseException | str, code: int = REFUSED) -> int:
+    """Print ``error: ...`` (one line, to stderr) and return ``code``: 2 refused before any
+    work (the default), 1 ran and failed."""
+    print(f"error: {error_text(exc)}", file=sys.stderr)
+    return code
 
 
 def add_quiet(p: argparse.ArgumentParser, what: str = "progress bars") -> None:

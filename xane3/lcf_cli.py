@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.atomic import WriteError, write_csv_atomic, write_text_atomic
 from xane3.broadening import Broadening, broaden
-from xane3.cli_common import add_device, add_model_source
+from xane3.cli_common import FAILED, add_device, add_model_source, fail
 from xane3.compare_experiment import (
     EXPERIMENT_DIR,
     GRID,
@@ -167,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.broaden not in ("fit", "none"):
             Broadening.parse(args.broaden)
         df = run(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # fitted, but the results could not be kept
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # checkpoint, measured file or output folder refused
+        return fail(exc)
     cols = ["target"] + [c for c in df if c.endswith(("_known", "_fraction"))] + \
         ["sum", "shift_eV", "gamma_eV", "sigma_eV", "r_factor"]
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format",

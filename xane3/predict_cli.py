@@ -40,7 +40,15 @@ from tqdm.auto import tqdm
 from xane3.atomic import write_text_atomic
 from xane3.broadening import broaden_prediction, broadening_arg
 from xane3.calibration import read_scale
-from xane3.cli_common import add_device, add_model_source, add_no_plots, positive_int
+from xane3.cli_common import (
+    FAILED,
+    add_device,
+    add_model_source,
+    add_no_plots,
+    error_text,
+    fail,
+    positive_int,
+)
 from xane3.predict_inputs import (
     check_elements,
     check_physical,
@@ -106,34 +114,29 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, resolve_device(args.device))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as exc:
+        return fail(exc)
     z_abs = args.absorber or ens.absorber_z
     if z_abs != ens.absorber_z:
-        print(f"error: the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
-              f"not {chemical_symbols[z_abs]}", file=sys.stderr)
-        return 2
+        return fail(f"the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
+                    f"not {chemical_symbols[z_abs]}")
     seen = None if args.allow_unseen_elements else ens.elements
     if seen is None and not args.allow_unseen_elements:
         print("warning: the checkpoint does not record its training elements; not checking them",
               file=sys.stderr)
     try:
         paths = expand_inputs(args.structures)
-    except PredictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except PredictError as exc:  # a missing file or an empty folder: refused before any work
+        return fail(exc)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
-        return 2
+        return fail(f"{out}: cannot create the output folder ({exc.strerror or exc})")
     try:
         scale = read_scale(ensemble_dir(args.ensemble), ens.paths) if args.ensemble else None
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     failures: list[str] = []
     summary = []
     multi = len(ens.models) > 1
@@ -159,14 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute, written)
         except (StructureError, PredictError, ValueError, OSError) as exc:
-            failures.append(str(exc))
-            tqdm.write(f"error: {exc}", file=sys.stderr)
+            failures.append(error_text(exc))
+            tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
         try:
             files = files if xanesnet else write_outputs(out, stem, path, atoms, ens, labels, pred,
                                                          multi, absolute, not args.no_plots)
         except OSError as exc:  # a full disk or a read-only folder: one line, and go on
-            failures.append(f"{out}: could not write the results of {path} ({exc})")
+            failures.append(f"{out}: could not write the results of {path} ({error_text(exc)})")
             tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
         summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
@@ -181,9 +184,8 @@ def main(argv: list[str] | None = None) -> int:
              "broadening_eV": None if args.broaden is None else asdict(args.broaden),
              "std_scale": scale,
              "errors": failures}, indent=2, allow_nan=False))  # NaN is not JSON: null, above
-    except OSError as exc:
-        print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)
-        return 1
+    except OSError as exc:  # WriteError names the file
+        return fail(exc, FAILED)
     print(f"{len(summary)} structure(s) predicted -> {out}" +
           (f"; {len(failures)} failed (see above)" if failures else ""))
     return 1 if failures else 0

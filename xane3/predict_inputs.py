@@ -89,7 +89,8 @@ OUTPUT_SUFFIXES = (".csv", ".png")  # what predict writes: never read back as st
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given; a folder stands for every (non-hidden) file directly in it, sorted."""
+    """Files as given; a folder stands for every (non-hidden) file directly in it, sorted; a path
+    that is neither is a PredictError."""
     out: list[Path] = []
     for item in items:
         p = Path(item)
@@ -99,8 +100,10 @@ def expand_inputs(items: list[str]) -> list[Path]:
             if not files:
                 raise PredictError(f"{p}: folder holds no structure files")
             out.extend(files)
-        else:
+        elif p.exists():
             out.append(p)
+        else:  # all inputs are checked before the first prediction: a typo is refused, not "failed"
+            raise PredictError(f"{p}: no such structure file or folder")
     return out
 
 

@@ -109,14 +109,15 @@ def test_structure_without_fe_fails_clearly(ckpt, cifs, tmp_path, capsys) -> Non
 
 
 def test_unreadable_file_and_unseen_element(ckpt, cifs, tmp_path, capsys) -> None:
-    rc, text = run(["--checkpoint", ckpt, cifs["broken"], tmp_path / "missing.cif", cifs["fes"],
-                    cifs["feo"], "--out", tmp_path, "--no-plots"], capsys)
+    rc, text = run(["--checkpoint", ckpt, cifs["broken"], cifs["fes"], cifs["feo"], "--out", tmp_path,
+                    "--no-plots"], capsys)
     assert rc == 1
     assert "broken.cif: cannot read structure" in text
-    assert "missing.cif: no such structure file" in text
     assert "fes.cif" in text and "S (Z=16)" in text and "never saw in training" in text
     assert (tmp_path / "feo.csv").exists()  # the good one is still predicted
-    assert len(json.loads((tmp_path / "predictions.json").read_text())["errors"]) == 3
+    assert len(json.loads((tmp_path / "predictions.json").read_text())["errors"]) == 2
+    rc, text = run(["--checkpoint", ckpt, cifs["feo"], tmp_path / "missing.cif", "--out", tmp_path / "m"], capsys)
+    assert rc == 2 and "missing.cif: no such structure file" in text  # refused before any prediction
     rc, text = run(["--checkpoint", ckpt, cifs["fes"], "--out", tmp_path, "--no-plots",
                     "--allow-unseen-elements"], capsys)
     assert rc == 0, text

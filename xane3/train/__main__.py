@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from xane3.atomic import write_text_atomic
+from xane3.atomic import WriteError, write_text_atomic
 from xane3.cli_common import (
+    FAILED,
     add_db,
     add_device,
     add_quiet,
     add_set,
     add_threads,
+    error_text,
+    fail,
     parse_set,
     positive_int,
     shortcut_overrides,
@@ -63,24 +65,25 @@ def main(argv: list[str] | None = None) -> int:
 
         resolve_device(cfg.train.device)  # CUDA asked for where there is none: before any work
     except (KeyError, ValueError, OSError) as exc:  # OSError: a --config/--experiment file missing
-        p.error(str(exc))
+        p.error(error_text(exc))
     from xane3.train.callbacks import SlowEpochHint
     from xane3.train.trainer import TrainingDiverged, fit
 
     try:
         result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
                      overwrite=args.overwrite, callbacks=[SlowEpochHint()])
-    except TrainingDiverged as exc:  # the job ran and failed
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:  # data, disk, folder
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (TrainingDiverged, WriteError) as exc:  # the job ran and failed (diverged, disk full)
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # data, folder, resume: refused before any training
+        return fail(exc)
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,
                "device": result.device, "test": result.test,
                "mean_training_spectrum_test": result.baseline,
                "parameters": result.model.num_parameters()}
-    write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
+    try:
+        write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
+    except WriteError as exc:
+        return fail(exc, FAILED)
     print(report(summary, result.out_dir))
     return 0
 
