@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if z_abs != ens.absorber_z:
         return fail(f"the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
                     f"not {chemical_symbols[z_abs]}")
-    seen = None if args.allow_unseen_elements else ens.elements
-    if seen is None and not args.allow_unseen_elements:
+    seen = ens.elements
+    if seen is None:
         print("warning: the checkpoint does not record its training elements; not checking them",
               file=sys.stderr)
     try:
@@ -152,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
                 at0 = origin_site(atoms, z_abs)
                 sites = None if at0 is None else [at0]
             labels, groups = site_groups(atoms, str(path), z_abs, sites, args.site_group)
-            check_elements(atoms, seen, str(path))
-            check_physical(atoms, groups, ens, str(path), args.allow_unphysical)
+            # out of domain: allowed, and then marked wherever the prediction is written
+            ood = [why for why in (check_elements(atoms, seen, str(path), args.allow_unseen_elements),
+                                   check_physical(atoms, groups, ens, str(path), args.allow_unphysical))
+                   if why]
             pred = ens.predict(atoms, groups)
             if args.broaden is not None:
                 pred = broaden_prediction(ens.energy, pred, args.broaden, absolute)
@@ -165,15 +167,19 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(error_text(exc))
             tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
+        if ood:
+            where = "predictions.json" if xanesnet else "its CSV, plot and predictions.json"
+            tqdm.write(f"warning: {path}: OUT OF DOMAIN ({'; '.join(ood)}): predicting anyway, an "
+                       f"extrapolation not to be trusted (marked in {where})", file=sys.stderr)
         try:
             files = files if xanesnet else write_outputs(out, stem, path, atoms, ens, labels, pred,
-                                                         multi, absolute, not args.no_plots)
+                                                         multi, absolute, not args.no_plots, ood)
         except OSError as exc:  # a full disk or a read-only folder: one line, and go on
             failures.append(f"{out}: could not write the results of {path} ({error_text(exc)})")
             tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
         summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
-                        "formula": atoms.get_chemical_formula(),
+                        "formula": atoms.get_chemical_formula(), "out_of_domain": ood,
                         "sites": labels, "groups": groups,
                         "equivalent_sites": [[labels[i] for i in g] for g in equivalent_groups(pred["mean"])],
                         "e0_eV": _finite(pred["e0"]), "e0_std_eV": _finite(pred["e0_std"]) if multi else None})
@@ -186,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
              "errors": failures}, indent=2, allow_nan=False))  # NaN is not JSON: null, above
     except OSError as exc:  # WriteError names the file
         return fail(exc, FAILED)
+    n_ood = sum(bool(s["out_of_domain"]) for s in summary)
     print(f"{len(summary)} structure(s) predicted -> {out}" +
+          (f"; {n_ood} OUT OF DOMAIN (see above)" if n_ood else "") +
           (f"; {len(failures)} failed (see above)" if failures else ""))
     return 1 if failures else 0
