@@ -6,8 +6,9 @@ present, as training does). Compute is counted three ways, each with one name: `
 (CPUs Ray may use in all), ``--cpus-per-trial`` / ``--gpus-per-trial`` (one trial's
 share) and ``--threads`` (torch threads of one process, ``train.num_threads``).
 Exit codes: 0 when the job did what was asked, 1 when it ran
-and failed (every trial failed, nothing ingested, some structures failed), 2 for a bad
-command line or input refused before any work (argparse's own convention).
+and failed (every trial failed, nothing ingested, some structures failed, a result could not be
+written: ``xane3.atomic.WriteError``), 2 for a bad command line or input refused before any work
+(argparse's own convention: a missing or foreign file, an output folder that cannot be made).
 """
 
 from __future__ import annotations
