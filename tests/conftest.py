@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,24 @@ SHARED = Path(os.environ.get("XANE3_SHARED", REPO.parent / "shared"))
 SHARED_DATA = SHARED / "data"
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def ray_temp_dir() -> Iterator[Path]:
+    """Ray's session files (logs, sockets, spilled objects) in the suite's own folder, removed at
+    the end, instead of the system temp's ``ray/`` shared with every other run on the machine.
+    Made directly under /tmp with a short name: Ray's Unix sockets end in
+    ``ray/session_<date>_<pid>/sockets/plasma_store``, and a socket path must stay under 108 bytes
+    (a pytest ``tmp_path`` or a macOS ``$TMPDIR`` can leave too little room)."""
+    path = Path(tempfile.mkdtemp(prefix="x3ray-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = str(path)  # read by ray.init and by `ray start` subprocesses
+    yield path
+    if before is None:
+        os.environ.pop("RAY_TMPDIR", None)
+    else:
+        os.environ["RAY_TMPDIR"] = before
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

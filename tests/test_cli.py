@@ -105,3 +105,20 @@ def test_count_flags_refuse_non_positive(module, prefix, flag, value, capsys) ->
         main([*prefix, flag, value])
     assert exit_.value.code == 2
     assert f"{value}: expected >= 1" in capsys.readouterr().err
+
+
+SHORTCUTS = [(["--epochs", "2"], "train.epochs=-1"), (["--threads", "1"], "train.num_threads=2"),
+             (["--db", "a.db"], "data.db=b.db"), (["--device", "cpu"], "train.device=cuda:7")]
+
+
+@pytest.mark.parametrize("flag,key", SHORTCUTS, ids=[s[0][0] for s in SHORTCUTS])
+def test_a_shortcut_and_its_set_key_together_are_refused(flag, key, tmp_path, capsys) -> None:
+    """Issue 31: ``--epochs 2 --set train.epochs=-1`` dropped the --set silently (two spellings of
+    one key); refused in one line naming both (each case here fails fast if it is not)."""
+    from xane3.train.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--out", str(tmp_path / "run"), *flag, "--set", key])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{' '.join(flag)} and --set {key}" in err
+    assert not (tmp_path / "run").exists()

@@ -96,3 +96,28 @@ def test_help_lists_the_overlays(capsys) -> None:
         main(["--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "tiny (a tiny model for tests" in text and "(xanesnet)" in text
+
+
+def test_an_experiment_with_an_unknown_field_is_refused_not_dropped(tmp_path, capsys) -> None:
+    """Issue 31: ``overides:`` in an --experiment file passed unread and the run kept m0 = 8; only an
+    ablation spec's own fields may pass unread, and a JSON config's unknown section is refused too."""
+    from dataclasses import fields
+
+    from ablations.specs import SpecFields
+    from xane3.model.__main__ import main
+
+    typo = tmp_path / "t.yaml"
+    typo.write_text("overides:\n  model.m0: 4\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--summary", "--preset", "tiny", "--experiment", str(typo)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"{typo}: unknown field(s) 'overides'" in err
+    assert '"' not in err.split("error:", 1)[1]  # one line, no KeyError quotes
+    from xane3.overlays import SPEC_FIELDS
+
+    assert set(SPEC_FIELDS) == {f.name for f in fields(SpecFields)}
+    assert experiment(str(REPO / "ablations/specs/no_tensorial_features.yaml"))["model.m0"] == 63
+    bad = tmp_path / "c.json"
+    bad.write_text('{"trian": {}}')
+    with pytest.raises(ValueError, match=re.escape(f"{bad}: unknown config section(s) 'trian'")):
+        Config.load(bad)

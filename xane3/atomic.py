@@ -3,7 +3,9 @@
 Write to a temp file beside the target, then rename over it; on any error the temp
 file goes and the target is untouched, so a reader (or a resumed run) never sees
 half a file. Temp names are hidden (``.NAME.XXXX.tmp``), so globs such as
-``*.npz`` or ``*.parquet`` never pick one up.
+``*.npz`` or ``*.parquet`` never pick one up. A write that fails (disk full, folder not
+writable) raises :class:`WriteError`, so a command tells a job that ran and could not keep
+its results (exit 1) from an input it refused (exit 2).
 """
 
 from __future__ import annotations
@@ -29,10 +31,26 @@ def _new_file_mode(path: Path) -> int:
         return 0o666 & ~mask
 
 
+class WriteError(OSError):
+    """A result file could not be written: the job ran and failed (an OSError still, for callers
+    that catch those)."""
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temp path beside ``path``; renamed over ``path`` when the block succeeds."""
     path = Path(path)
+    try:
+        with _atomic_path(path) as tmp:
+            yield tmp
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(f"{path}: could not write it ({exc.strerror or exc})") from exc
+
+
+@contextmanager
+def _atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

@@ -20,13 +20,13 @@ import argparse
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 from scipy.special import erf
 
-from xane3.atomic import write_text_atomic
+from xane3.atomic import WriteError, write_text_atomic
+from xane3.cli_common import FAILED, fail
 from xane3.provenance import portable_path
 
 NOMINAL_K = 2.0  # the band a user draws: mean ± 2 std
@@ -182,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = calibrate(args.ensemble, args.out, args.write_scale, not args.no_plots,
                         str(resolve_device(args.device)))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # the job ran; its result could not be written
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:
+        return fail(exc)
     for split in ("val", "test"):
         r = res[split]
         print(f"{split:4s} {r['spectra']:4d} spectra: ±2 std covers {100 * r['coverage_2std_raw']:.1f} % raw, "

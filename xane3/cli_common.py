@@ -6,14 +6,32 @@ present, as training does). Compute is counted three ways, each with one name: `
 (CPUs Ray may use in all), ``--cpus-per-trial`` / ``--gpus-per-trial`` (one trial's
 share) and ``--threads`` (torch threads of one process, ``train.num_threads``).
 Exit codes: 0 when the job did what was asked, 1 when it ran
-and failed (every trial failed, nothing ingested, some structures failed), 2 for a bad
-command line or input refused before any work (argparse's own convention).
+and failed (every trial failed, nothing ingested, some structures failed, a result could not be
+written: ``xane3.atomic.WriteError``), 2 for a bad command line or input refused before any work
+(argparse's own convention: a missing or foreign file, an output folder that cannot be made).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+DONE, FAILED, REFUSED = 0, 1, 2  # the exit codes above
+
+
+def error_text(exc: BaseException | str) -> str:
+    """An error as one line: a KeyError's str() is its repr (quotes and all), a library's
+    message may run over several lines."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split())
+
+
+def fail(exc: BaseException | str, code: int = REFUSED) -> int:
+    """Print ``error: ...`` (one line, to stderr) and return ``code``: 2 refused before any
+    work (the default), 1 ran and failed."""
+    print(f"error: {error_text(exc)}", file=sys.stderr)
+    return code
 
 
 def add_quiet(p: argparse.ArgumentParser, what: str = "progress bars") -> None:
@@ -64,8 +82,9 @@ def add_ray(p: argparse.ArgumentParser, per_trial: bool = True, cpus: int | None
                            help="GPUs per trial; fractions pack trials on a GPU (default 1)")
 
 
-def add_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, default=0,
+def add_threads(p: argparse.ArgumentParser, default: int | None = 0) -> None:
+    """``--threads N`` (0: torch's default); ``default=None`` leaves the config's train.num_threads."""
+    p.add_argument("--threads", type=count_int, default=default,
                    help="torch threads of the process (train.num_threads; 0: torch's default)")
 
 
@@ -97,6 +116,16 @@ def add_device(p: argparse.ArgumentParser, default: str | None = "auto") -> None
     said = "auto" if default else "the config's train.device, auto"
     p.add_argument("--device", default=default,
                    help=f"auto (CUDA when present) | cpu | cuda | cuda:N (default: {said})")
+
+
+def shortcut_overrides(given: dict[str, tuple[str, Any]], sets: dict[str, Any]) -> dict[str, Any]:
+    """``{key: (flag, value)}`` of the shortcut options a command line gave (``--epochs`` for
+    train.epochs) as overrides; a key that ``--set`` also names is refused, since which of the
+    two spellings wins would be a guess (one of them was silently dropped)."""
+    for key, (flag, value) in given.items():
+        if key in sets:
+            raise ValueError(f"{flag} {value} and --set {key}={sets[key]} set the same thing; give one")
+    return {key: value for key, (_, value) in given.items()}
 
 
 def parse_set(items: list[str] | None) -> dict[str, Any]:

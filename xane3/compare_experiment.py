@@ -27,16 +27,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.atomic import WriteError, write_csv_atomic, write_text_atomic
 from xane3.broadening import fit_broadening
 from xane3.calibration import read_scale
-from xane3.cli_common import add_device, add_model_source
+from xane3.cli_common import FAILED, add_device, add_model_source, fail
 from xane3.data.normalize import EdgeWindows, SpectrumError, find_e0, normalize_mu
 from xane3.ensemble import Ensemble, ensemble_dir, load_ensemble
 from xane3.metrics import compare
@@ -213,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         ens = load_ensemble(args.checkpoint, args.ensemble, device=resolve_device(args.device))
         scale = read_scale(ensemble_dir(args.ensemble), ens.paths) if args.ensemble else None
         df = run(ens, args.out, args.experiment_dir, phases, not args.no_fit, scale)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # compared, but the results could not be kept
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # checkpoint, measured spectra or output folder refused
+        return fail(exc)
     cols = ["phase", "shift_applied_eV", "mse", "pearson", "white_line_error_eV",
             "white_line_height_error", "pre_edge_error_eV"]
     cols += [c for c in ("fit_gamma", "fit_gamma_stderr", "fit_sigma", "fit_sigma_stderr", "fit_shift",

@@ -19,6 +19,14 @@ from xane3.atomic import write_text_atomic
 from xane3.coerce import coerce
 
 
+class ConfigKeyError(KeyError):
+    """An unknown or unsettable key. A KeyError (callers catch it as one) whose text is the
+    message itself: a plain KeyError prints its repr, quotes and all."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass
 class DataConfig:
     """Where spectra come from and how they become graphs and targets."""
@@ -194,6 +202,10 @@ class Config:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
         cfg = cls()
+        unknown = [sec for sec in d if sec not in {f.name for f in fields(cls)}]
+        if unknown:  # an empty misspelt section ({"trian": {}}) would pass unread
+            raise ConfigKeyError(f"unknown config section(s) {', '.join(map(repr, unknown))} "
+                                 "(sections: data, model, train)")
         bad = [sec for sec, sub in d.items() if not isinstance(sub, dict)]
         if bad:
             raise ValueError(f"config section(s) {', '.join(map(repr, bad))} must be objects of "
@@ -244,13 +256,13 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     for key, value in overrides.items():
         sec, _, name = key.partition(".")
         if sec not in sections or not name:
-            raise KeyError(f"unknown config key {key!r} (sections: {', '.join(sections)})")
+            raise ConfigKeyError(f"unknown config key {key!r} (sections: {', '.join(sections)})")
         hints = get_type_hints(type(sections[sec]))
         if name not in hints:
             typed = name.translate(str.maketrans("ol", "01"))  # the letters o/l for digits 0/1
             near = [typed] if typed in hints else difflib.get_close_matches(name, list(hints), n=1, cutoff=0.5)
             hint = f"did you mean {sec}.{near[0]}? " if near else ""
-            raise KeyError(f"unknown config key {key!r}; {hint}{sec} has: {', '.join(sorted(hints))}")
+            raise ConfigKeyError(f"unknown config key {key!r}; {hint}{sec} has: {', '.join(sorted(hints))}")
         pending[sec][name] = coerce(value, hints[name], key)
     out = Config(**{sec: dataclasses.replace(obj, **pending[sec]) if pending[sec] else obj
                     for sec, obj in sections.items()})
@@ -259,7 +271,7 @@ def with_overrides(cfg: Config, overrides: dict[str, Any]) -> Config:
     derived = {k[6:]: getattr(out.data, k[6:]) for k in DERIVED}
     for key in set(overrides) & set(DERIVED):
         if pending["model"][key[6:]] != derived[key[6:]]:
-            raise KeyError(f"{key} is derived from {DERIVED[key]} (the model reads the data's axis "
+            raise ConfigKeyError(f"{key} is derived from {DERIVED[key]} (the model reads the data's axis "
                            f"and graph); set {DERIVED[key]} instead")
     out.model = dataclasses.replace(out.model, **derived)
     return out

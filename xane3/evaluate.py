@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,9 @@ import pandas as pd
 import torch
 from ase.data import chemical_symbols
 
-from xane3.atomic import atomic_path, write_parquet_atomic, write_text_atomic
+from xane3.atomic import WriteError, atomic_path, write_parquet_atomic, write_text_atomic
 from xane3.baseline import dataset_e0s, dataset_mean_spectrum
-from xane3.cli_common import add_device, add_no_plots, positive_int
+from xane3.cli_common import FAILED, add_device, add_no_plots, fail, positive_int
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.graphs import collate
 from xane3.data.loader import SpectrumLoader
@@ -284,9 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = evaluate_checkpoint(args.checkpoint, args.out, args.db, args.split, args.batch_size,
                                   resolve_device(args.device), not args.no_plots)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # scored, but the results could not be kept
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # checkpoint, data or output folder refused
+        return fail(exc)
     print(f"{res['n']} spectra ({res['split']}); baseline: {res['summary']['baseline'].iloc[0]}")
     print(res["table"])
     print(f"wrote {args.out}/per_spectrum.parquet, summary.parquet, summary.txt, spectra.npz"

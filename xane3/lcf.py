@@ -10,7 +10,8 @@ shift, are the prediction's) and optionally one common broadening ``B`` fitted w
 them (``xane3.broadening``; a convolution is linear, so broadening the mixture is
 mixing broadened references). Solved by ``scipy.optimize.least_squares`` with bounds;
 standard errors from the Jacobian as in ``xane3.broadening`` (lower bounds, for the same
-reason; NaN for a fraction or width at its bound, e.g. a reference fitted to 0).
+reason). A fraction at its bound (a reference fitted to 0) has no standard error: it is left out
+of what is printed and plotted, and ``errors_note`` says why, never "± nan".
 ``sum_to_one`` adds the constraint as a stiff residual, as Athena's "weights must sum to
 1" does; without it the sum is reported, a check on the normalisation.
 The R-factor is Athena's: sum(residual^2) / sum(measured^2).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -27,6 +29,7 @@ from scipy.optimize import least_squares
 from xane3.broadening import BOUNDS, Broadening, broaden, standard_errors, steepest_rise
 
 SUM_WEIGHT = 1e3  # residual weight of sum(f) - 1 when the fractions must sum to one
+FRACTION_MAX = 2.0  # upper bound of a fraction (a normalisation off by up to 2x still fits)
 
 
 @dataclass
@@ -46,8 +49,25 @@ class LCFResult:
     fit: np.ndarray = field(repr=False)
     components: np.ndarray = field(repr=False)  # [k, n]: f_k times its broadened, shifted reference
 
-    def as_dict(self) -> dict[str, float]:
-        out: dict[str, float] = {}
+    def no_error(self) -> dict[str, str]:
+        """{reference: why it has no standard error} for each fraction that has none."""
+        out = {}
+        for n, f, s in zip(self.names, self.fractions, self.stderr):
+            if not np.isfinite(s):
+                at = 0.0 if f < 1e-6 else FRACTION_MAX if f > FRACTION_MAX - 1e-6 else None
+                out[n] = (f"at its bound {at:g}, where a least-squares error is undefined" if at is not None
+                          else "not estimable (the fit cannot tell it from the other references)")
+        return out
+
+    def fraction_texts(self) -> list[str]:
+        """``0.78 ± 0.25`` per reference, or ``0.00 (no error: at bound)`` where none exists."""
+        none = self.no_error()
+        return [f"{f:.2f} ± {s:.2f}" if n not in none else
+                f"{f:.2f} (no error: {'at bound' if 'bound' in none[n] else 'not estimable'})"
+                for n, f, s in zip(self.names, self.fractions, self.stderr)]
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         for n, f, s in zip(self.names, self.fractions, self.stderr):
             out[f"{n}_fraction"], out[f"{n}_stderr"] = float(f), float(s)
         total = float(self.fractions.sum())
@@ -55,7 +75,8 @@ class LCFResult:
             out[f"{n}_share"] = float(f / total) if total > 0 else float("nan")
         out.update(sum=total, shift_eV=self.shift, shift_stderr_eV=self.shift_stderr,
                    gamma_eV=self.broadening.gamma, sigma_eV=self.broadening.sigma,
-                   **{f"{k}_stderr_eV": v for k, v in self.widths_stderr.items()}, r_factor=self.r_factor)
+                   **{f"{k}_stderr_eV": v for k, v in self.widths_stderr.items()}, r_factor=self.r_factor,
+                   errors_note="; ".join(f"{n}: no standard error, {why}" for n, why in self.no_error().items()))
         return out
 
 
@@ -97,7 +118,7 @@ def lcf(energy: np.ndarray, measured: np.ndarray, references: Mapping[str, tuple
 
     x0 = [1.0 / k] * k + ([start.shift] if fit_shift else []) + [max(getattr(start, w), 0.5) for w in widths]
     lo = [0.0] * k + ([BOUNDS["shift"][0]] if fit_shift else []) + [BOUNDS[w][0] for w in widths]
-    hi = [2.0] * k + ([BOUNDS["shift"][1]] if fit_shift else []) + [BOUNDS[w][1] for w in widths]
+    hi = [FRACTION_MAX] * k + ([BOUNDS["shift"][1]] if fit_shift else []) + [BOUNDS[w][1] for w in widths]
     x0 = np.clip(x0, np.add(lo, 1e-6), np.subtract(hi, 1e-6))
     res = least_squares(residual, x0, bounds=(lo, hi), diff_step=1e-4)
     err = standard_errors(res.jac, res.fun, res.active_mask)

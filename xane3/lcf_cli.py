@@ -21,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from xane3.atomic import write_csv_atomic, write_text_atomic
+from xane3.atomic import WriteError, write_csv_atomic, write_text_atomic
 from xane3.broadening import Broadening, broaden
-from xane3.cli_common import add_device, add_model_source
+from xane3.cli_common import FAILED, add_device, add_model_source, fail
 from xane3.compare_experiment import (
     EXPERIMENT_DIR,
     GRID,
@@ -49,6 +48,10 @@ SYNTH_BROADENING = Broadening(shift=3.0, gamma=1.5, sigma=1.0)  # what the synth
 SYNTH_NOISE = 0.005  # Gaussian noise on the synthetic mixtures (normalised units)
 SYNTH_PREDICTED = [(0.6, 0.3, 0.1), (0.2, 0.5, 0.3), (0.0, 0.25, 0.75)]
 SYNTH_MEASURED = [0.25, 0.5, 0.75]  # hematite fraction of a hematite + wustite mixture
+# what the packaged model's references can do with measured spectra (docs/pretrained.md)
+LIMIT = ("with predicted references a small R does not mean right fractions: measured hematite + "
+         "wustite mixtures fit with R ~ 1e-3 and wrong fractions (0.25 hematite -> 0.81); a fraction "
+         "names a phase at best (docs/pretrained.md)")
 
 
 def measured_target(path: Path) -> tuple[float, np.ndarray, np.ndarray]:
@@ -115,9 +118,9 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
         res = lcf(e[win], mu[win], refs, broadening=start, fit_widths=args.broaden == "fit",
                   sum_to_one=args.sum_to_one)
         row = {"target": t["target"], "kind": t["kind"], **{f"{n}_known": v for n, v in t["known"].items()},
-               **res.as_dict()}
+               **res.as_dict(), **{f"{n} ± stderr": x for n, x in zip(res.names, res.fraction_texts())}}
         rows.append(row)
-        note = "\n".join(f"{n} {f:.2f} ± {s:.2f}" for n, f, s in zip(res.names, res.fractions, res.stderr))
+        note = "\n".join(f"{n} {text}" for n, text in zip(res.names, res.fraction_texts()))
         if t["known"]:
             note += "\nknown " + ", ".join(f"{v:.2f}" for v in t["known"].values())
         panels.append({"title": t["target"], "energy": res.energy, "measured": res.measured, "fit": res.fit,
@@ -126,12 +129,13 @@ def run(args: argparse.Namespace) -> pd.DataFrame:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
-    write_csv_atomic(df, out / "lcf.csv")
+    write_csv_atomic(df.drop(columns=[c for c in df if c.endswith(" ± stderr")]), out / "lcf.csv")
     plot_lcf(out / "lcf.png", panels)
     meta = {"checkpoints": [portable_path(x) for x in ens.paths], "references": args.references,
             "broaden": args.broaden, "window_eV": args.window, "sum_to_one": args.sum_to_one,
             "synthetic": {"broadening": asdict(SYNTH_BROADENING), "noise": SYNTH_NOISE},
-            "fits": json.loads(df.to_json(orient="records"))}
+            "fits": json.loads(df.drop(columns=[c for c in df if c.endswith(" ± stderr")])
+                               .to_json(orient="records"))}
     write_text_atomic(out / "lcf.json", json.dumps(meta, indent=2))
     return df
 
@@ -167,13 +171,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.broaden not in ("fit", "none"):
             Broadening.parse(args.broaden)
         df = run(args)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    cols = ["target"] + [c for c in df if c.endswith(("_known", "_fraction"))] + \
+    except WriteError as exc:  # fitted, but the results could not be kept
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # checkpoint, measured file or output folder refused
+        return fail(exc)
+    cols = ["target"] + [c for c in df if c.endswith(("_known", " ± stderr"))] + \
         ["sum", "shift_eV", "gamma_eV", "sigma_eV", "r_factor"]
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format",
+    with pd.option_context("display.width", 250, "display.max_columns", 30, "display.float_format",
                            lambda v: f"{v:.3g}"):
-        print(df[[c for c in cols if c in df]].to_string(index=False))
+        print(df[[c for c in cols if c in df]].to_string(index=False, na_rep="-"))  # no known fractions
+    if df["errors_note"].astype(bool).any():
+        print("note: a fraction at its bound (0) has no standard error (lcf.csv errors_note says which)")
+    if (df["kind"] != "synthetic (predicted)").any():
+        print(f"note: {LIMIT}")
     print(f"wrote {args.out}/lcf.csv, lcf.json, lcf.png")
     return 0

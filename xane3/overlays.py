@@ -26,10 +26,14 @@ from typing import Any
 
 import yaml
 
-from xane3.config import Config, with_overrides
+from xane3.config import Config, ConfigKeyError, with_overrides
 
 CONF_DIR = Path(__file__).parent / "conf"
 _COMMON = ("description", "base", "overrides")
+# an ablation spec's own fields (ablations/specs.py SpecFields): the one other kind the README lets
+# stand as an experiment file. Only these pass unread; any other field is a typo whose overrides
+# would be dropped (tests/test_overlays.py keeps this list equal to SpecFields)
+SPEC_FIELDS = ("paper_row", "capacity_matched")
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,8 @@ class Overlay:
 def load_overlay(path: str | Path, extras: type | None = None, foreign_ok: bool = False) -> Overlay:
     """Read and check one overlay file; ``extras``: a dataclass of the kind's own fields.
 
-    ``foreign_ok``: fields of another kind pass unread (an ablation spec used as an
-    experiment keeps its ``paper_row``); its overrides are checked all the same.
+    ``foreign_ok``: an ablation spec's fields (:data:`SPEC_FIELDS`) pass unread (a spec used as
+    an experiment keeps its ``paper_row``); any other unknown field is still an error.
     """
     path = Path(path)
     try:
@@ -55,9 +59,11 @@ def load_overlay(path: str | Path, extras: type | None = None, foreign_ok: bool 
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: an overlay must be a mapping ({', '.join(_COMMON)}, ...)")
     own = [f.name for f in dataclasses.fields(extras)] if extras else []
-    unknown = sorted(set(raw) - set(_COMMON) - set(own))
-    if unknown and not foreign_ok:
-        raise ValueError(f"{path}: unknown field(s) {unknown}; allowed: {sorted([*_COMMON, *own])}")
+    allowed = [*_COMMON, *own, *(SPEC_FIELDS if foreign_ok else ())]
+    unknown = sorted(set(raw) - set(allowed), key=str)
+    if unknown:
+        raise ValueError(f"{path}: unknown field(s) {', '.join(map(repr, unknown))}; allowed: "
+                         f"{', '.join(sorted(allowed))}")
     over = raw.get("overrides") or {}
     if not isinstance(over, dict):
         raise ValueError(f"{path}: 'overrides' must be a mapping of config keys")
@@ -87,7 +93,7 @@ def find(directory: str | Path, name: str, what: str, extras: type | None = None
     path = Path(directory) / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(p.stem for p in sorted(Path(directory).glob("*.yaml")))
-        raise KeyError(f"unknown {what} {name!r}; known: {known} (or a path to a .yaml overlay)")
+        raise ConfigKeyError(f"unknown {what} {name!r}; known: {known} (or a path to a .yaml overlay)")
     return load_overlay(path, extras)
 
 

@@ -252,9 +252,13 @@ def plot_attention(path: str | Path, atoms: Atoms, absorbers: Sequence[int], wei
 
 def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str], spectra: np.ndarray,
                     std: np.ndarray | None = None, e0: Sequence[float] | None = None,
-                    title: str = "") -> Path:
+                    title: str = "", warning: str = "") -> Path:
     """Predicted spectra of one structure: one curve per group of equivalent sites (ensemble
-    spread shaded) and, for several sites, their average (what a measurement sees)."""
+    spread shaded) and, for several sites, their average (what a measurement sees). ``warning``:
+    why the prediction is out of domain, written in red on the plot and into its title (also the
+    PNG's Title), so the figure never travels without it."""
+    if warning:
+        title = f"OUT OF DOMAIN: {title}"
     from xane3.sites import equivalent_groups, group_label, site_average
 
     groups = equivalent_groups(spectra)
@@ -278,7 +282,10 @@ def plot_prediction(path: str | Path, energy: np.ndarray, labels: Sequence[str],
             ax.plot([], [], color=colors[0], label=f"{len(groups)} distinct sites")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("Normalised μ(E)")
-        ax.set_title(title)
+        ax.set_title(title, color="#d62728" if warning else "black")
+        if warning:
+            ax.text(0.02, 0.98, f"out of domain: {warning}", transform=ax.transAxes, va="top",
+                    color="#d62728", fontsize="x-small", wrap=True)
         ax.legend(loc="lower right", fontsize="small")
         fig.tight_layout()
-        return save_figure(fig, path)
+        return save_figure(fig, path, metadata={"Title": title + (f" ({warning})" if warning else "")})

@@ -40,7 +40,15 @@ from tqdm.auto import tqdm
 from xane3.atomic import write_text_atomic
 from xane3.broadening import broaden_prediction, broadening_arg
 from xane3.calibration import read_scale
-from xane3.cli_common import add_device, add_model_source, add_no_plots, positive_int
+from xane3.cli_common import (
+    FAILED,
+    add_device,
+    add_model_source,
+    add_no_plots,
+    error_text,
+    fail,
+    positive_int,
+)
 from xane3.data.readers.structures import MAX_ATOMS
 from xane3.predict_inputs import (
     check_elements,
@@ -110,34 +118,29 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ens = load_ensemble(args.checkpoint, args.ensemble, args.top_k, resolve_device(args.device))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (OSError, ValueError) as exc:
+        return fail(exc)
     z_abs = args.absorber or ens.absorber_z
     if z_abs != ens.absorber_z:
-        print(f"error: the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
-              f"not {chemical_symbols[z_abs]}", file=sys.stderr)
-        return 2
-    seen = None if args.allow_unseen_elements else ens.elements
-    if seen is None and not args.allow_unseen_elements:
+        return fail(f"the checkpoint predicts the {chemical_symbols[ens.absorber_z]} K-edge, "
+                    f"not {chemical_symbols[z_abs]}")
+    seen = ens.elements
+    if seen is None:
         print("warning: the checkpoint does not record its training elements; not checking them",
               file=sys.stderr)
     try:
         paths = expand_inputs(args.structures)
-    except PredictError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except PredictError as exc:  # a missing file or an empty folder: refused before any work
+        return fail(exc)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"error: {out}: cannot create the output folder ({exc.strerror or exc})", file=sys.stderr)
-        return 2
+        return fail(f"{out}: cannot create the output folder ({exc.strerror or exc})")
     try:
         scale = read_scale(ensemble_dir(args.ensemble), ens.paths) if args.ensemble else None
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return fail(exc)
     failures: list[str] = []
     summary = []
     multi = len(ens.models) > 1
@@ -153,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
                 at0 = origin_site(atoms, z_abs)
                 sites = None if at0 is None else [at0]
             labels, groups = site_groups(atoms, str(path), z_abs, sites, args.site_group)
-            check_elements(atoms, seen, str(path))
-            check_physical(atoms, groups, ens, str(path), args.allow_unphysical)
+            # out of domain: allowed, and then marked wherever the prediction is written
+            ood = [why for why in (check_elements(atoms, seen, str(path), args.allow_unseen_elements),
+                                   check_physical(atoms, groups, ens, str(path), args.allow_unphysical))
+                   if why]
             pred = ens.predict(atoms, groups)
             if args.broaden is not None:
                 pred = broaden_prediction(ens.energy, pred, args.broaden, absolute)
@@ -163,18 +168,22 @@ def main(argv: list[str] | None = None) -> int:
             if xanesnet:
                 files = write_xanesnet(out, stem, str(path), ens.energy, labels, pred, absolute, written)
         except (StructureError, PredictError, ValueError, OSError) as exc:
-            failures.append(str(exc))
-            tqdm.write(f"error: {exc}", file=sys.stderr)
+            failures.append(error_text(exc))
+            tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
+        if ood:
+            where = "predictions.json" if xanesnet else "its CSV, plot and predictions.json"
+            tqdm.write(f"warning: {path}: OUT OF DOMAIN ({'; '.join(ood)}): predicting anyway, an "
+                       f"extrapolation not to be trusted (marked in {where})", file=sys.stderr)
         try:
             files = files if xanesnet else write_outputs(out, stem, path, atoms, ens, labels, pred,
-                                                         multi, absolute, not args.no_plots)
+                                                         multi, absolute, not args.no_plots, ood)
         except OSError as exc:  # a full disk or a read-only folder: one line, and go on
-            failures.append(f"{out}: could not write the results of {path} ({exc})")
+            failures.append(f"{out}: could not write the results of {path} ({error_text(exc)})")
             tqdm.write(f"error: {failures[-1]}", file=sys.stderr)
             continue
         summary.append({"structure": str(path), "files": files, **({} if xanesnet else {"csv": files[0]}),
-                        "formula": atoms.get_chemical_formula(),
+                        "formula": atoms.get_chemical_formula(), "out_of_domain": ood,
                         "sites": labels, "groups": groups,
                         "equivalent_sites": [[labels[i] for i in g] for g in equivalent_groups(pred["mean"])],
                         "e0_eV": _finite(pred["e0"]), "e0_std_eV": _finite(pred["e0_std"]) if multi else None})
@@ -185,9 +194,10 @@ def main(argv: list[str] | None = None) -> int:
              "broadening_eV": None if args.broaden is None else asdict(args.broaden),
              "std_scale": scale,
              "errors": failures}, indent=2, allow_nan=False))  # NaN is not JSON: null, above
-    except OSError as exc:
-        print(f"error: {out / 'predictions.json'}: could not write it ({exc})", file=sys.stderr)
-        return 1
+    except OSError as exc:  # WriteError names the file
+        return fail(exc, FAILED)
+    n_ood = sum(bool(s["out_of_domain"]) for s in summary)
     print(f"{len(summary)} structure(s) predicted -> {out}" +
+          (f"; {n_ood} OUT OF DOMAIN (see above)" if n_ood else "") +
           (f"; {len(failures)} failed (see above)" if failures else ""))
     return 1 if failures else 0

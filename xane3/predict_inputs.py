@@ -5,13 +5,11 @@ predicts and writes)."""
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 from ase import Atoms
 from ase.data import atomic_numbers, chemical_symbols
-from tqdm.auto import tqdm
 
 from xane3.prediction_files import PredictError
 
@@ -45,29 +43,33 @@ def parse_element(text: str) -> int:
     return atomic_numbers[sym]
 
 
-def check_elements(atoms: Atoms, seen: set[int] | None, source: str) -> None:
-    """Elements the checkpoint never saw in training make its prediction meaningless."""
+def check_elements(atoms: Atoms, seen: set[int] | None, source: str, allow: bool = False) -> str | None:
+    """Elements the checkpoint never saw in training make its prediction meaningless: refused, or
+    with ``allow`` the reason the prediction is out of domain (None when it is not)."""
     if seen is None:
-        return
+        return None
     unseen = sorted(set(int(z) for z in atoms.numbers) - seen)
-    if unseen:
-        names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unseen)
-        known = ", ".join(chemical_symbols[z] for z in sorted(seen))
-        raise PredictError(f"{source}: contains {names}, which the checkpoint never saw in training "
-                           f"(trained on {known}); use --allow-unseen-elements to predict anyway")
+    if not unseen:
+        return None
+    names = ", ".join(f"{chemical_symbols[z]} (Z={z})" for z in unseen)
+    if allow:
+        return f"elements never seen in training: {names}"
+    known = ", ".join(chemical_symbols[z] for z in sorted(seen))
+    raise PredictError(f"{source}: contains {names}, which the checkpoint never saw in training "
+                       f"(trained on {known}); use --allow-unseen-elements to predict anyway")
 
 
-def check_physical(atoms: Atoms, groups: list[list[int]], ens, source: str, allow: bool) -> None:
+def check_physical(atoms: Atoms, groups: list[list[int]], ens, source: str, allow: bool) -> str | None:
     """The checks ingest runs (one function, ``geometry_problem``), plus the absorbers' surroundings
-    against what the model saw in training; refused unless ``--allow-unphysical``."""
+    against what the model saw in training; refused unless ``--allow-unphysical``, which makes the
+    problem the reason the prediction is out of domain (returned; None when there is none)."""
     from xane3.data.readers.structures import absorber_problem, geometry_problem
 
     problem = geometry_problem(atoms) or absorber_problem(
         atoms, groups, float(ens.models[0].config.r_max), ens.min_neighbours)
     if problem and not allow:
         raise PredictError(f"{source}: {problem}; --allow-unphysical predicts anyway")
-    if problem:
-        tqdm.write(f"warning: {source}: {problem} (predicting anyway)", file=sys.stderr)
+    return problem or None
 
 
 def site_groups(atoms: Atoms, source: str, z_abs: int, sites: list[int] | None,
@@ -89,7 +91,8 @@ OUTPUT_SUFFIXES = (".csv", ".png")  # what predict writes: never read back as st
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given; a folder stands for every (non-hidden) file directly in it, sorted."""
+    """Files as given; a folder stands for every (non-hidden) file directly in it, sorted; a path
+    that is neither is a PredictError."""
     out: list[Path] = []
     for item in items:
         p = Path(item)
@@ -99,8 +102,10 @@ def expand_inputs(items: list[str]) -> list[Path]:
             if not files:
                 raise PredictError(f"{p}: folder holds no structure files")
             out.extend(files)
-        else:
+        elif p.exists():
             out.append(p)
+        else:  # all inputs are checked before the first prediction: a typo is refused, not "failed"
+            raise PredictError(f"{p}: no such structure file or folder")
     return out
 
 

@@ -19,9 +19,11 @@ class PredictError(ValueError):
 
 
 def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndarray],
-                  ensemble: bool, absolute: bool = False) -> pd.DataFrame:
+                  ensemble: bool, absolute: bool = False, ood: list[str] | None = None) -> pd.DataFrame:
     """The model's energy axis, then per site: spectrum, [spread], [absolute energy]; with
-    several sites their average (and its spread over the members, scaled like the sites')."""
+    several sites their average (and its spread over the members, scaled like the sites');
+    an out-of-domain prediction (``ood``: the reasons) ends with an ``out_of_domain`` column,
+    so the file carries its mark wherever it goes."""
     cols: dict[str, np.ndarray] = {"energy_abs_eV" if absolute else "energy_rel_eV": energy}
     for i, label in enumerate(labels):
         cols[label] = pred["mean"][i]
@@ -40,6 +42,8 @@ def spectra_frame(energy: np.ndarray, labels: list[str], pred: dict[str, np.ndar
             cols["site_average_std"] = pred.get("std_scale", 1.0) * avgs.std(0)
         if on_abs:
             cols["site_average_energy_abs_eV"] = grid
+    if ood:
+        cols["out_of_domain"] = np.full(len(energy), "; ".join(ood), dtype=object)
     return pd.DataFrame(cols)
 
 
@@ -72,10 +76,11 @@ def write_xanesnet(out: Path, stem: str, source: str, energy: np.ndarray, labels
 
 
 def write_outputs(out: Path, stem: str, path: Path, atoms: Atoms, ens, labels: list[str],
-                   pred: dict[str, np.ndarray], multi: bool, absolute: bool, plots: bool) -> list[str]:
+                   pred: dict[str, np.ndarray], multi: bool, absolute: bool, plots: bool,
+                   ood: list[str] | None = None) -> list[str]:
     """CSV (and PNG) of one structure, each written whole or not at all; the CSV's name."""
     files = [f"{stem}.csv"]
-    write_csv_atomic(spectra_frame(ens.energy, labels, pred, multi, absolute), out / files[0])
+    write_csv_atomic(spectra_frame(ens.energy, labels, pred, multi, absolute, ood), out / files[0])
     if plots:
         from xane3.plots import plot_prediction
 
@@ -83,5 +88,6 @@ def write_outputs(out: Path, stem: str, path: Path, atoms: Atoms, ens, labels: l
         if absolute:  # the axis is already absolute: shift by nothing, label it "Energy"
             e0 = np.zeros(len(labels))
         plot_prediction(out / f"{stem}.png", ens.energy, labels, pred["mean"],
-                        pred["std"] if multi else None, e0, f"{path.name}: {atoms.get_chemical_formula()}")
+                        pred["std"] if multi else None, e0, f"{path.name}: {atoms.get_chemical_formula()}",
+                        warning="; ".join(ood or []))
     return files

@@ -91,6 +91,16 @@ def test_lcf_recovers_known_fractions_shift_and_width() -> None:
         lcf(E + 500, meas, refs)
 
 
+def test_a_fraction_without_an_error_says_why_never_nan() -> None:
+    """Issue 31: a reference fitted to 0 (its bound) printed "± nan"; it now has no error, said so."""
+    refs = {"a": (E, _edge(0.0, 6.0)), "b": (E, _edge(4.0, 12.0, 35.0))}
+    res = lcf(E, _edge(0.0, 6.0) - 0.3 * _edge(4.0, 12.0, 35.0) + 0.3, refs)  # "b" pushed below 0
+    assert res.fractions[1] == pytest.approx(0.0, abs=1e-6) and not np.isfinite(res.stderr[1])
+    assert res.fraction_texts()[1] == "0.00 (no error: at bound)" and "±" in res.fraction_texts()[0]
+    assert res.as_dict()["errors_note"] == "b: no standard error, at its bound 0, where a least-squares " \
+                                           "error is undefined"
+
+
 def test_lcf_command_on_predicted_references(tmp_path, capsys) -> None:
     """The demonstration: predicted references recover synthetic mixtures of themselves within
     ±5 %; what they make of measured spectra is reported, not asserted (a model property)."""
@@ -98,7 +108,9 @@ def test_lcf_command_on_predicted_references(tmp_path, capsys) -> None:
 
     ckpt = REPO / "xane3" / "pretrained" / "xane3-feff-fe.pt"
     assert main(["--checkpoint", str(ckpt), "--out", str(tmp_path)]) == 0
-    assert "predicted mix" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "predicted mix" in out and "0.78 ± 0.25" in out and "nan" not in out.lower()  # errors, none NaN
+    assert "small R does not mean right fractions" in out  # the limit on measured spectra
     df = pd.read_csv(tmp_path / "lcf.csv")
     assert list(df["kind"].value_counts().sort_index()) == [3, 3, 3]
     synth = df[df["kind"] == "synthetic (predicted)"]

@@ -109,14 +109,15 @@ def test_structure_without_fe_fails_clearly(ckpt, cifs, tmp_path, capsys) -> Non
 
 
 def test_unreadable_file_and_unseen_element(ckpt, cifs, tmp_path, capsys) -> None:
-    rc, text = run(["--checkpoint", ckpt, cifs["broken"], tmp_path / "missing.cif", cifs["fes"],
-                    cifs["feo"], "--out", tmp_path, "--no-plots"], capsys)
+    rc, text = run(["--checkpoint", ckpt, cifs["broken"], cifs["fes"], cifs["feo"], "--out", tmp_path,
+                    "--no-plots"], capsys)
     assert rc == 1
     assert "broken.cif: cannot read structure" in text
-    assert "missing.cif: no such structure file" in text
     assert "fes.cif" in text and "S (Z=16)" in text and "never saw in training" in text
     assert (tmp_path / "feo.csv").exists()  # the good one is still predicted
-    assert len(json.loads((tmp_path / "predictions.json").read_text())["errors"]) == 3
+    assert len(json.loads((tmp_path / "predictions.json").read_text())["errors"]) == 2
+    rc, text = run(["--checkpoint", ckpt, cifs["feo"], tmp_path / "missing.cif", "--out", tmp_path / "m"], capsys)
+    assert rc == 2 and "missing.cif: no such structure file" in text  # refused before any prediction
     rc, text = run(["--checkpoint", ckpt, cifs["fes"], "--out", tmp_path, "--no-plots",
                     "--allow-unseen-elements"], capsys)
     assert rc == 0, text
@@ -267,3 +268,21 @@ def test_xane3_predict_is_the_function_even_after_the_command_module_is_imported
     model = load_checkpoint(ckpt)
     atoms = read(cifs["feo"])
     np.testing.assert_allclose(from_package(model, atoms, [[0]]), predict(model, atoms, [[0]]))
+
+
+def test_out_of_domain_predictions_are_marked_everywhere(ckpt, cifs, tmp_path, capsys) -> None:
+    """Issue 31: --allow-unseen-elements gave a confident spectrum with no mark in the terminal,
+    the CSV or the plot; the mark is in each, and in predictions.json (FeS: S never seen)."""
+    from PIL import Image
+
+    rc, text = run(["--checkpoint", ckpt, cifs["fes"], cifs["feo"], "--out", tmp_path,
+                    "--allow-unseen-elements"], capsys)
+    why = "elements never seen in training: S (Z=16)"
+    assert rc == 0 and f"fes.cif: OUT OF DOMAIN ({why})" in text and "; 1 OUT OF DOMAIN" in text
+    assert (pd.read_csv(tmp_path / "fes.csv")["out_of_domain"] == why).all()
+    assert "out_of_domain" not in pd.read_csv(tmp_path / "feo.csv")
+    marks = {Path(s["structure"]).name: s["out_of_domain"]
+             for s in json.loads((tmp_path / "predictions.json").read_text())["structures"]}
+    assert marks == {"fes.cif": [why], "feo.cif": []}
+    assert Image.open(tmp_path / "fes.png").text["Title"] == f"OUT OF DOMAIN: fes.cif: Fe4S4 ({why})"
+    assert not Image.open(tmp_path / "feo.png").text["Title"].startswith("OUT OF DOMAIN")

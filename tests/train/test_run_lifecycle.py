@@ -3,6 +3,8 @@ records, what may ship (review findings of 2026-12-03, each reproduced before th
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -109,3 +111,39 @@ def test_train_cli_missing_experiment_file_is_one_line(tmp_path, capsys) -> None
     with pytest.raises(SystemExit) as exc:
         main(["--out", str(tmp_path / "r"), "--preset", "tiny", "--experiment", str(tmp_path / "no.yaml")])
     assert exc.value.code == 2 and "no.yaml" in capsys.readouterr().err
+
+
+def test_threads_flag_and_a_hint_when_the_machine_is_busy(real_ds, small_real_db, tmp_path, capsys) -> None:
+    """Issue 31: README promised train --threads (train.num_threads); a run slowed 12x beside
+    another job said nothing. The hint names the load (here a load source reading 8 on 2 cores)."""
+    import json
+
+    from xane3.train.__main__ import main
+
+    rc = main(["--db", str(small_real_db), "--preset", "tiny", "--out", str(tmp_path / "cli"), "--epochs", "1",
+               "--threads", "1", "--quiet", "--set", "train.max_steps_per_epoch=1"])
+    assert rc == 0 and json.loads((tmp_path / "cli/config.json").read_text())["train"]["num_threads"] == 1
+    capsys.readouterr()
+    from xane3.train.callbacks import SlowEpochHint
+
+    fit(tiny(**{"train.epochs": 2}), real_ds, tmp_path / "busy", progress=False,
+        callbacks=[SlowEpochHint(load=lambda: (8.0, 8.0, 8.0), cores=2)])
+    err = capsys.readouterr().err
+    assert err.count("hint: epoch 1 took") == 1 and "load average 8.0 on 2 cores" in err
+    hint = SlowEpochHint(load=lambda: (1.0, 1.0, 1.0), cores=2)  # idle machine, one slow epoch
+    for epoch, took in enumerate([2.0, 2.1, 9.0]):
+        hint.on_epoch_end(epoch, {"epoch_time_s": took}, None)
+    assert "hint: epoch 3 took 9.0 s, 4.5x the fastest (2.0 s); load average 1.0" in capsys.readouterr().err
+
+
+def test_resume_names_a_changed_data_field(small_real_db, tmp_path) -> None:
+    """Issue 31: a changed data.subset said "other data (hash ...)" and a changed split setting "the
+    structures changed while the spectra did not?"; the field is named, as model.* and train.* are."""
+    cfg = tiny(**{"train.epochs": 1, "data.db": str(small_real_db), "data.subset": 30})
+    fit(cfg, None, tmp_path, progress=False)
+    for key, value, said in [("data.subset", 20, "data.subset: 30 -> 20"),
+                             ("data.split_seed", 1, "data.split_seed: 0 -> 1"),
+                             ("data.val_fraction", 0.2, "data.val_fraction: 0.1 -> 0.2"),
+                             ("data.split", "structure", "data.split: 'random' -> 'structure'")]:
+        with pytest.raises(ValueError, match=re.escape(said)):
+            fit(with_overrides(cfg, {key: value}), None, tmp_path, resume=True, progress=False)

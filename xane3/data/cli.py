@@ -9,7 +9,7 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
-from xane3.cli_common import add_quiet, positive_int
+from xane3.cli_common import FAILED, REFUSED, add_quiet, fail, positive_int
 from xane3.data.database import IngestReport, Source, ingest, summarize
 from xane3.data.normalize import parse_grid
 
@@ -28,7 +28,8 @@ def _run_reader(args: argparse.Namespace, run: Path, reader):
 
 
 def _sources(args: argparse.Namespace) -> list[Source]:
-    """One lazily read Source per run/pair, so a bad file is skipped, not fatal."""
+    """One lazily read Source per run/pair, so a bad file is skipped, not fatal; a folder that is
+    missing or holds no runs is a FileNotFoundError."""
     from xane3.data.readers.fdmnes_run import find_runs, read_fdmnes_run
     from xane3.data.readers.feff import find_feff_runs, read_feff_dir
     from xane3.data.readers.xanesnet import read_xanesnet_pair, xanesnet_pairs
@@ -36,16 +37,16 @@ def _sources(args: argparse.Namespace) -> list[Source]:
     out: list[Source] = []
     for root in [*(args.fdmnes or []), *(args.feff or []), *(args.xanesnet or [])]:
         if not root.exists():
-            raise SystemExit(f"error: {root}: no such folder")
+            raise FileNotFoundError(f"{root}: no such folder")
     for root in args.fdmnes or []:
         runs = find_runs(root)
         if not runs:
-            raise SystemExit(f"error: {root}: no FDMNES run (fdmfile.txt or *_conv.txt) found")
+            raise FileNotFoundError(f"{root}: no FDMNES run (fdmfile.txt or *_conv.txt) found")
         out += [Source(str(r), _run_reader(args, r, read_fdmnes_run)) for r in runs]
     for root in args.feff or []:
         runs = find_feff_runs(root)
         if not runs:
-            raise SystemExit(f"error: {root}: no xmu.dat found")
+            raise FileNotFoundError(f"{root}: no xmu.dat found")
         out += [Source(str(r), _run_reader(args, r, read_feff_dir)) for r in runs]
     for root in args.xanesnet or []:
         out += [Source(str(s), lambda x=x, s=s: [read_xanesnet_pair(x, s)])
@@ -69,27 +70,26 @@ def _drop_if_new(db: Path, new_db: bool) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     if not (args.fdmnes or args.feff or args.xanesnet):
-        raise SystemExit("error: give at least one of --fdmnes, --feff, --xanesnet")
+        return fail("give at least one of --fdmnes, --feff, --xanesnet")
     try:
         grid = parse_grid(args.grid)
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from exc
-    try:
         sources = _sources(args)
-    except ValueError as exc:  # e.g. a XANESNET folder without xyz/ and xanes/
-        raise SystemExit(f"error: {exc}") from exc
+    except (OSError, ValueError) as exc:  # a missing folder, one without xyz/ and xanes/
+        return fail(exc)
     new_db = not args.db.exists()
     try:
         report: IngestReport = ingest(sources, args.db, grid, progress=not args.quiet,
                                       total=len(sources))
     except FileExistsError as exc:  # another ingest holds DB.lock: its new DB is not ours to drop
-        raise SystemExit(f"error: {exc}") from None
-    except (ValueError, OSError, sqlite3.OperationalError) as exc:  # foreign DB, lock, disk
+        return fail(exc, REFUSED)
+    except (ValueError, OSError, sqlite3.Error) as exc:
+        # refused before a row (a foreign, corrupt or other-grid DB, a lock), or failed writing them
+        code = REFUSED if isinstance(exc, ValueError) else FAILED
         if "locked" in str(exc):
-            raise SystemExit(f"error: {args.db}: locked by another writer (another ingest?); "
-                             "wait for it and run this again") from None
+            return fail(f"{args.db}: locked by another writer (another ingest?); wait for it and run "
+                        "this again", code)
         _drop_if_new(args.db, new_db)
-        raise SystemExit(f"error: {exc}") from None
+        return fail(exc if code == REFUSED else f"{args.db}: {exc}", code)
     except BaseException:  # Ctrl-C, a bug: the rows' transaction rolled back
         _drop_if_new(args.db, new_db)
         raise
@@ -123,8 +123,8 @@ def _format_info(s: dict) -> str:
 def cmd_info(args: argparse.Namespace) -> int:
     try:
         s = summarize(args.db)
-    except (FileNotFoundError, ValueError) as exc:  # missing, foreign or corrupt: left untouched
-        raise SystemExit(f"error: {exc}") from None
+    except (OSError, ValueError) as exc:  # missing, foreign or corrupt: left untouched
+        return fail(exc)
     print(json.dumps(s, indent=2) if args.json else _format_info(s))
     return 0
 

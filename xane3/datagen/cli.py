@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_quiet, add_ray, count_int, positive_int
+from xane3.atomic import WriteError, atomic_path, write_text_atomic
+from xane3.cli_common import FAILED, add_quiet, add_ray, count_int, fail, positive_int
 from xane3.datagen.generate import CACHE_DIR, SHARD_DIR
 
 
@@ -158,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from xane3.datagen.structures import thickness_and_vacuum
         slabs = _slabs(args)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return fail(f"{args.out.parent}: cannot create the output folder ({exc.strerror or exc})")
         frames = []
         for sl in slabs:
             a = sl.atoms.copy()
@@ -170,7 +173,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{sl.phase:12s} ({sl.facet}) {a.get_chemical_formula():10s} "
                       f"Fe surface {len(sl.surface_fe):3d} inner {len(sl.inner_fe):3d} "
                       f"thickness {th:5.2f} Å vacuum {vac:5.2f} Å  id {sl.id}")
-        write(args.out, frames, format="extxyz")
+        try:
+            with atomic_path(args.out) as tmp:
+                write(tmp, frames, format="extxyz")
+        except WriteError as exc:
+            return fail(exc, FAILED)
         print(f"{len(slabs)} slabs -> {args.out}")
         return 0
     if args.cmd == "spectra":
@@ -187,16 +194,16 @@ def main(argv: list[str] | None = None) -> int:
                 over = {k: tuple(v) if isinstance(v, list) else v for k, v in over.items()}
                 settings = replace(settings, **over)
         except (json.JSONDecodeError, TypeError, AttributeError, ValueError) as exc:
-            print(f"error: --settings-json {args.settings_json!r}: expected a JSON object of "
-                  f"FeffSettings fields ({exc})", file=sys.stderr)
-            return 2
+            return fail(f"--settings-json {args.settings_json!r}: expected a JSON object of "
+                        f"FeffSettings fields ({exc})")
         try:
             counts = generate(args.cpus, args.address, args.quality, args.out, args.cache,
                               args.limit, args.batch, args.sites, _slabs(args), settings,
                               args.retry_failed, not args.quiet)
-        except (ValueError, TypeError, FileExistsError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except WriteError as exc:  # calculations ran, their shards could not be kept
+            return fail(exc, FAILED)
+        except (ValueError, TypeError, OSError) as exc:  # settings, a folder in use or not creatable
+            return fail(exc)
         print(json.dumps(counts))
         if counts["new_failed"] or (counts["rejected"] and not counts["planned"]):
             print(f"error: {counts['new_failed']} calculation(s) failed, {counts['rejected']} site(s) "
@@ -210,9 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "card":
         try:
             write_card(args.out, args.docs)
-        except (ValueError, OSError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        except WriteError as exc:
+            return fail(exc, FAILED)
+        except (ValueError, OSError) as exc:  # no shards, no data.md or no counts block in it
+            return fail(exc)
         return 0
     return 1
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from collections import Counter
 
-from xane3.cli_common import add_set, parse_set
+from xane3.cli_common import add_set, error_text, parse_set
 from xane3.config import Config, with_overrides
 from xane3.model import XANE3
 from xane3.overlays import compose, listing
@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         cfg = with_overrides(Config(), compose(args.preset, args.experiment, parse_set(args.set)))
-    except (KeyError, ValueError) as exc:
-        p.error(str(exc))
+    except (KeyError, ValueError, OSError) as exc:  # OSError: an --experiment file missing
+        p.error(error_text(exc))
     model = XANE3(cfg.model)
     parts: Counter[str] = Counter()
     for name, prm in model.named_parameters():

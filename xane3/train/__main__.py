@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from xane3.atomic import write_text_atomic
-from xane3.cli_common import add_db, add_device, add_quiet, add_set, parse_set, positive_int
+from xane3.atomic import WriteError, write_text_atomic
+from xane3.cli_common import (
+    FAILED,
+    add_db,
+    add_device,
+    add_quiet,
+    add_set,
+    add_threads,
+    error_text,
+    fail,
+    parse_set,
+    positive_int,
+    shortcut_overrides,
+)
 from xane3.config import Config, with_overrides
 from xane3.overlays import compose, listing
 
@@ -19,13 +30,14 @@ from xane3.overlays import compose, listing
 def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.load(args.config) if args.config else Config()
     overrides = compose(args.preset, args.experiment)
-    if args.db:
-        overrides["data.db"] = args.db
-    if args.epochs is not None:
-        overrides["train.epochs"] = args.epochs
-    if getattr(args, "device", None) is not None:  # callers may build args without it
-        overrides["train.device"] = args.device
-    overrides.update(parse_set(args.set))
+    sets = parse_set(args.set)
+    given = {"data.db": ("--db", args.db), "train.epochs": ("--epochs", args.epochs),
+             "train.device": ("--device", getattr(args, "device", None)),  # callers may build args
+             "train.num_threads": ("--threads", getattr(args, "threads", None))}  # without these
+    overrides.update(shortcut_overrides({k: v for k, v in given.items() if v[1] is not None}, sets))
+    if overrides.get("train.num_threads") == 0:  # --threads 0: torch's default
+        overrides["train.num_threads"] = None
+    overrides.update(sets)
     return with_overrides(cfg, overrides)
 
 
@@ -42,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=positive_int, help="shorthand for --set train.epochs=N")
     add_set(p)
     add_device(p, default=None)
+    add_threads(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt; a larger --epochs trains the run longer")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run in OUT")
     add_quiet(p)
@@ -52,23 +65,25 @@ def main(argv: list[str] | None = None) -> int:
 
         resolve_device(cfg.train.device)  # CUDA asked for where there is none: before any work
     except (KeyError, ValueError, OSError) as exc:  # OSError: a --config/--experiment file missing
-        p.error(str(exc))
+        p.error(error_text(exc))
+    from xane3.train.callbacks import SlowEpochHint
     from xane3.train.trainer import TrainingDiverged, fit
 
     try:
         result = fit(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet,
-                     overwrite=args.overwrite)
-    except TrainingDiverged as exc:  # the job ran and failed
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError) as exc:  # data, disk, folder
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+                     overwrite=args.overwrite, callbacks=[SlowEpochHint()])
+    except (TrainingDiverged, WriteError) as exc:  # the job ran and failed (diverged, disk full)
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:  # data, folder, resume: refused before any training
+        return fail(exc)
     summary = {"best_epoch": result.best_epoch, "best_val_total": result.best_val_total,
                "device": result.device, "test": result.test,
                "mean_training_spectrum_test": result.baseline,
                "parameters": result.model.num_parameters()}
-    write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
+    try:
+        write_text_atomic(result.out_dir / "test.json", json.dumps(summary, indent=2))
+    except WriteError as exc:
+        return fail(exc, FAILED)
     print(report(summary, result.out_dir))
     return 0
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import pickle
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from xane3.atomic import atomic_path
+from xane3.atomic import WriteError, atomic_path
 from xane3.config import Config
 from xane3.model import XANE3
 from xane3.model.backend import check_backend, cuequivariance_available
@@ -28,12 +30,12 @@ _STATE_KEYS = ("optimizer", "scheduler", "rng", "cuda_rng", "ema")
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temp name, then rename; a full disk says so in one line (OSError)."""
+    """torch.save to a temp name, then rename; a full disk says so in one line (WriteError)."""
     try:
         with atomic_path(path) as tmp:
             torch.save(obj, tmp)
     except RuntimeError as exc:  # torch reports write failures as "[enforce fail at ...]"
-        raise OSError(f"{path}: could not write the checkpoint (disk full or not writable?): "
+        raise WriteError(f"{path}: could not write the checkpoint (disk full or not writable?): "
                       f"{str(exc).splitlines()[0][:200]}") from exc
 
 
@@ -55,6 +57,17 @@ def save_checkpoint(path: str | Path, model: XANE3, config: Config, **extra: Any
     write_checkpoint(path, config, model.state_dict(), extra)
 
 
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why torch.load refused ``path``, in one line. Never torch's own text: it advises retrying
+    with weights_only=False, which runs whatever code an untrusted file holds."""
+    if not zipfile.is_zipfile(path):
+        return "not a PyTorch zip archive: damaged, truncated or another format"
+    if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+        return ("it holds Python objects beyond tensors and plain data, which xane3 never unpickles; "
+                "not a file xane3 wrote")
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'unreadable'}"
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
@@ -62,7 +75,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
-        raise ValueError(f"{path}: not a readable xane3 checkpoint ({exc})") from exc
+        raise ValueError(f"{path}: not a readable xane3 checkpoint ({_unreadable(path, exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not a xane3 checkpoint (missing format tag)")
     try:

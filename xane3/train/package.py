@@ -8,8 +8,9 @@ becomes ``--note``, since it names nothing on a user's.
 from __future__ import annotations
 
 import argparse
-import sys
 
+from xane3.atomic import WriteError
+from xane3.cli_common import FAILED, fail
 from xane3.train.checkpoint import package_checkpoint
 
 
@@ -23,9 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     try:
         package_checkpoint(args.src, args.dst, args.note)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # the job ran; its result could not be written
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:
+        return fail(exc)
     print(f"{args.src} -> {args.dst}")
     return 0
 

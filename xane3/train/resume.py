@@ -32,13 +32,8 @@ def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torc
     ``"ema"``, its weight average (None without one)."""
     payload = read_checkpoint(last, "cpu")  # load_state_dict moves weights and moments
     meta = payload["meta"]
-    if meta.get("data_hash") != data_hash:
-        raise ValueError(f"{last}: checkpoint was trained on other data "
-                         f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
-    if "splits" in meta and not same_split(meta["splits"], splits):
-        raise ValueError(f"{last}: the data split differently than when it was trained (the "
-                         "structures changed while the spectra did not?), so resuming would train on "
-                         "its validation or test spectra; cannot resume")
+    # the config first: a changed data.subset or data.split_seed also changes the data or the
+    # split below, and the field that did it is what the user needs to hear
     old, new = payload["config"].flat(), cfg.flat()
     diff = {k: (old[k], new.get(k)) for k in sorted(old) if old[k] != new.get(k)}
     fixed = {k: v for k, v in diff.items() if k not in EXTENDABLE}
@@ -46,6 +41,13 @@ def restore_run(last: Path, cfg: Config, data_hash: str, model: XANE3, opt: torc
         said = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in fixed.items())
         raise ValueError(f"{last}: checkpoint config differs from this run's ({said}); cannot resume "
                          f"(only {', '.join(EXTENDABLE)} may change)")
+    if meta.get("data_hash") != data_hash:
+        raise ValueError(f"{last}: checkpoint was trained on other data "
+                         f"(hash {meta.get('data_hash')} != {data_hash}); cannot resume")
+    if "splits" in meta and not same_split(meta["splits"], splits):
+        raise ValueError(f"{last}: the data split differently than when it was trained (the "
+                         "structures changed while the spectra did not?), so resuming would train on "
+                         "its validation or test spectra; cannot resume")
     done = meta["epoch"]
     if "train.epochs" in diff:
         before, after = diff["train.epochs"]

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from xane3.cli_common import add_quiet
+from xane3.atomic import WriteError
+from xane3.cli_common import FAILED, add_quiet, fail
 from xane3.data.dataset import XASDataset, load_training_data
 from xane3.data.loader import SpectrumLoader
 from xane3.model import XANE3
@@ -160,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = make_soup(args.checkpoints, args.out, args.greedy, args.note,
                         progress=not args.quiet)
-    except (FileNotFoundError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except WriteError as exc:  # the job ran; its result could not be written
+        return fail(exc, FAILED)
+    except (OSError, ValueError) as exc:
+        return fail(exc)
     on = res["select_on"]
     for given, ing in zip(args.checkpoints, res["ingredients"]):  # as typed: many are best.pt
         score = "" if ing["val_selected"] is None else f"{ing['val_selected']:.6g}"
