@@ -31,7 +31,7 @@ from ablations.study import (
     write_table,
 )
 from search.runner import base_overrides, check_name
-from xane3.cli_common import add_db, add_ray, add_set, parse_set, positive_int
+from xane3.cli_common import add_db, add_ray, add_set, parse_set, positive_int, shortcut_overrides
 from xane3.config import Config, with_overrides
 from xane3.overlays import listing
 
@@ -114,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m ablations.run " + " ".join(argv if argv is not None else sys.argv[1:])
     try:
         user = parse_set(args.set)
+        if args.data:
+            shortcut_overrides({"data.db": ("--db", args.data)}, user)  # one spelling, not a guess
         with_overrides(Config(), {**pre.overrides, **user})  # a bad --set fails before Ray starts
         configs = plan(args.specs, args.preset, seeds, user)
     except (KeyError, ValueError) as exc:

@@ -29,7 +29,7 @@ from search.resume import check as check_resume
 from search.resume import journal_path
 from search.spaces import bounded, describe_spaces, get_space, search_space
 from search.trainable import OBJECTIVE
-from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set, positive_int
+from xane3.cli_common import add_db, add_quiet, add_ray, add_set, parse_set, positive_int, shortcut_overrides
 from xane3.config import Config
 from xane3.overlays import experiment, listing, names
 
@@ -266,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         action.default = argparse.SUPPRESS
     given = vars(named.parse_args(argv))
     try:
+        shortcut_overrides({k: v for k, v in {"train.epochs": ("--epochs", a.max_epochs),
+                                              "data.db": ("--db", a.data)}.items() if v[1] is not None},
+                           parse_set(a.set))  # both spellings of one key: refused, not a guess
         extra = {**(experiment(a.experiment) if a.experiment else {}), **parse_set(a.set)}
         exp_dir = run_search(a.space, a.trials, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial,
                    cpus_per_trial=a.cpus_per_trial, max_epochs=a.max_epochs, scheduler=a.scheduler,

@@ -122,3 +122,19 @@ def test_a_shortcut_and_its_set_key_together_are_refused(flag, key, tmp_path, ca
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and f"{' '.join(flag)} and --set {key}" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("module,argv", [
+    ("search.run", ["--epochs", "2", "--set", "train.epochs=-1"]),
+    ("search.run", ["--db", "a.db", "--set", "data.db=b.db"]),
+    ("ablations.run", ["baseline", "--preset", "smoke", "--db", "a.db", "--set", "data.db=b.db"]),
+])
+def test_search_and_ablations_refuse_a_shortcut_and_its_set_key(module, argv, tmp_path, capsys) -> None:
+    """The same refusal where a study is driven: one line, before Ray or any folder."""
+    main = importlib.import_module(module).main
+    try:
+        code = main([*argv, "--experiments-dir", str(tmp_path / "runs")])
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2 and "set the same thing" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
