@@ -194,10 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
-    from xane3.cli_common import parse_set
+    from xane3.cli_common import parse_set, shortcut_overrides
 
     n = None if a.n_molecules == 0 else a.n_molecules
     try:
+        if a.epochs is not None:  # two spellings of one key: refused, not a guess
+            shortcut_overrides({"train.epochs": ("--epochs", a.epochs)}, parse_set(a.set))
         run_benchmark(a.train, a.out, a.preset, n_molecules=n, epochs=a.epochs, trials=a.trials,
                       seed=a.seed, gpus=a.gpus, gpus_per_trial=a.gpus_per_trial, cpus=a.cpus,
                       extra=parse_set(a.set), verbose=0 if a.quiet else 1, name=a.name,

@@ -128,12 +128,15 @@ def test_a_shortcut_and_its_set_key_together_are_refused(flag, key, tmp_path, ca
     ("search.run", ["--epochs", "2", "--set", "train.epochs=-1"]),
     ("search.run", ["--db", "a.db", "--set", "data.db=b.db"]),
     ("ablations.run", ["baseline", "--preset", "smoke", "--db", "a.db", "--set", "data.db=b.db"]),
+    ("benchmarks.xanesnet", ["--epochs", "2", "--set", "train.epochs=3", "--out", "OUT", "--train", "OUT"]),
 ])
-def test_search_and_ablations_refuse_a_shortcut_and_its_set_key(module, argv, tmp_path, capsys) -> None:
+def test_study_drivers_refuse_a_shortcut_and_its_set_key(module, argv, tmp_path, capsys) -> None:
     """The same refusal where a study is driven: one line, before Ray or any folder."""
     main = importlib.import_module(module).main
+    argv = [str(tmp_path / "runs") if a == "OUT" else a for a in argv]
+    extra = [] if module.startswith("benchmarks") else ["--experiments-dir", str(tmp_path / "runs")]
     try:
-        code = main([*argv, "--experiments-dir", str(tmp_path / "runs")])
+        code = main([*argv, *extra])
     except SystemExit as exit_:
         code = exit_.code
     assert code == 2 and "set the same thing" in capsys.readouterr().err
