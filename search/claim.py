@@ -13,8 +13,9 @@
 - **Contents.** The path signature alone vouches for whatever sits in the folder: a
   replaced ``tune/tuner.pkl`` would run on ``--resume``. So every file of ``tune/`` that
   Tune unpickles is signed too (``<exp>/.xane3-contents``: an HMAC of its path and bytes),
-  each time the driver's Tune loop has written it (``table_writer.SignContents``), and resume
-  refuses a file that is unsigned or changed since.
+  each time the driver's Tune loop has written it (``table_writer.SignContents``); resume
+  puts a changed file back from its signed copy and sets an unsigned one aside, so Tune
+  only ever unpickles bytes this user's xane3 signed.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import os
 import secrets
 import stat
+import sys
 from pathlib import Path
 
 from xane3 import lock
@@ -110,18 +112,35 @@ def _file_mac(path: Path, data: bytes) -> str:
     return hmac.new(_key(), msg, hashlib.sha256).hexdigest()
 
 
+SIGNED = ".xane3-signed"  # the signed bytes themselves, to resume from when a file moved on
+SET_ASIDE = ".xane3-unsigned"  # state files nobody signed: never unpickled, kept for a look
+
+
 def sign_contents(exp_dir: Path, tune_dir: Path | None = None) -> None:
-    """Sign every state file of ``tune_dir`` (default ``exp_dir/tune``) as it is now."""
-    from xane3.atomic import write_text_atomic
+    """Sign every state file of ``tune_dir`` (default ``exp_dir/tune``) as it is now, keeping a
+    copy of the signed bytes: a driver killed between Tune's write and this signature leaves a
+    file that no longer matches, and resume then falls back to the copy."""
+    from xane3.atomic import atomic_path, write_text_atomic
 
     tune_dir = tune_dir or exp_dir / "tune"
-    macs = {str(p.relative_to(exp_dir)): _file_mac(p, p.read_bytes()) for p in _state_files(tune_dir)}
+    macs = {}
+    for p in _state_files(tune_dir):
+        rel = str(p.relative_to(exp_dir))
+        data = p.read_bytes()
+        copy = exp_dir / SIGNED / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(copy) as tmp:
+            tmp.write_bytes(data)
+        macs[rel] = _file_mac(p, data)
     path = exp_dir / CONTENTS
     write_text_atomic(path, json.dumps(macs, indent=1))
     path.chmod(0o600)
 
 
 def _contents_untrusted(exp_dir: Path) -> str:
+    """'' when every state file Tune would unpickle is one xane3 signed. A changed file is put
+    back from its signed copy, an unsigned one set aside (both said); a folder with state but
+    no signatures at all (made before them) needs the user's word (``search.trust``)."""
     files = _state_files(exp_dir / "tune")
     if not files:
         return ""
@@ -131,11 +150,27 @@ def _contents_untrusted(exp_dir: Path) -> str:
         return f"its Tune state has no valid {CONTENTS} (the files it would unpickle are unsigned)"
     for p in files:
         rel = str(p.relative_to(exp_dir))
-        if not hmac.compare_digest(str(macs.get(rel, "")), _file_mac(p, p.read_bytes())):
-            return (f"{rel} is not the file xane3 wrote and signed (" + ("unsigned" if rel not in macs
-                    else "changed since") + "; if the driver was killed the instant Tune saved it, "
-                    "check the folder is yours and re-sign it with python -m search.trust)")
+        if hmac.compare_digest(str(macs.get(rel, "")), _file_mac(p, p.read_bytes())):
+            continue
+        copy = exp_dir / SIGNED / rel
+        if rel in macs and copy.exists() and hmac.compare_digest(macs[rel], _file_mac(p, copy.read_bytes())):
+            os.replace(_staged(copy, p), p)
+            print(f"{rel} changed after xane3 last signed it (a driver killed while Tune saved it, or "
+                  "someone else): resuming from the signed copy", file=sys.stderr)
+        else:
+            aside = exp_dir / SET_ASIDE / p.name
+            aside.parent.mkdir(exist_ok=True)
+            os.replace(p, aside)
+            print(f"{rel} was never signed by xane3: set aside in {aside.parent}, never unpickled",
+                  file=sys.stderr)
     return ""
+
+
+def _staged(copy: Path, dest: Path) -> Path:
+    """The signed bytes beside ``dest`` under a hidden name, ready to be renamed over it."""
+    tmp = dest.with_name(f".{dest.name}.signed")
+    tmp.write_bytes(copy.read_bytes())
+    return tmp
 
 
 def trust(exp_dir: Path) -> None:
