@@ -84,6 +84,12 @@ class SignContents(Callback):
             sign_contents(self.exp_dir, self.tune_dir)
             self.seen = now
 
+    def get_state(self) -> None:
+        """Tune asks right after writing its experiment and searcher state: sign them now, not
+        a step later (a driver killed in between would resume from older state)."""
+        self.on_step_end(0, [])
+        return None
+
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         try:
             self._sign()
