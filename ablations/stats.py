@@ -122,7 +122,7 @@ def seeds_needed(effect: float, sd: float, alpha: float, power: float = POWER) -
         return float("nan")
     if effect == 0:
         return float("inf")
-    lo, hi = 2, MAX_SEEDS
+    lo, hi = 3, MAX_SEEDS  # two seeds give a spread of one degree of freedom: never enough
     if power_paired_t(hi, effect, sd, alpha) < power:
         return float("inf")
     while lo < hi:  # power grows with n: bisect
